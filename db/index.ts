@@ -1,0 +1,34 @@
+import { getEnv } from "@/lib/env";
+import { openDatabase, type Database, type DatabaseHandle } from "./client";
+import { applyMigrations } from "./migrate";
+
+export type { Database, DatabaseHandle } from "./client";
+
+const globalForDb = globalThis as typeof globalThis & {
+  fleetdeckDatabase?: Promise<DatabaseHandle>;
+};
+
+/**
+ * The process-wide database, opened from the environment with migrations applied on first use.
+ * Kept on globalThis so development hot reloads never open a second PGlite on the same directory.
+ */
+export function getDatabaseHandle(): Promise<DatabaseHandle> {
+  globalForDb.fleetdeckDatabase ??= (async () => {
+    const env = getEnv();
+    const handle = await openDatabase({
+      url: env.DATABASE_URL,
+      driver: env.DATABASE_DRIVER,
+      pgliteDir: env.PGLITE_DIR,
+    });
+    await applyMigrations(handle);
+    return handle;
+  })().catch((error: unknown) => {
+    globalForDb.fleetdeckDatabase = undefined;
+    throw error;
+  });
+  return globalForDb.fleetdeckDatabase;
+}
+
+export async function getDb(): Promise<Database> {
+  return (await getDatabaseHandle()).db;
+}

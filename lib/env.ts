@@ -1,0 +1,105 @@
+import { z } from "zod";
+
+const optionalString = z
+  .string()
+  .trim()
+  .transform((value) => (value === "" ? undefined : value))
+  .optional();
+
+const secret = (name: string) =>
+  optionalString.refine((value) => value === undefined || value.length >= 32, {
+    message: `${name} must be at least 32 characters (generate one with \`openssl rand -hex 32\`)`,
+  });
+
+/** 32 bytes for AES-256-GCM, given as 64 hex characters or base64. */
+const encryptionKey = optionalString.refine(
+  (value) => value === undefined || decodeEncryptionKey(value) !== undefined,
+  { message: "KEY_ENCRYPTION_KEY must be 32 bytes: 64 hex characters or base64 (`openssl rand -hex 32`)" },
+);
+
+export function decodeEncryptionKey(value: string): Buffer | undefined {
+  if (/^[0-9a-f]{64}$/i.test(value)) return Buffer.from(value, "hex");
+  const decoded = Buffer.from(value, "base64");
+  return decoded.length === 32 ? decoded : undefined;
+}
+
+export const envSchema = z
+  .object({
+    NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+    NEXTAUTH_SECRET: secret("NEXTAUTH_SECRET"),
+    NEXTAUTH_URL: z.url({ message: "NEXTAUTH_URL must be an absolute URL such as http://localhost:3000" }).optional(),
+    DATABASE_URL: optionalString.refine(
+      (value) => value === undefined || /^postgres(ql)?:\/\//.test(value),
+      { message: "DATABASE_URL must start with postgres:// or postgresql:// (leave it unset for embedded PGlite)" },
+    ),
+    DATABASE_DRIVER: z.enum(["pglite", "postgres", "neon"]).optional(),
+    PGLITE_DIR: optionalString,
+    INTERNAL_API_SECRET: secret("INTERNAL_API_SECRET"),
+    CRON_SECRET: secret("CRON_SECRET"),
+    KEY_ENCRYPTION_KEY: encryptionKey,
+    GATEWAY_TOKEN_SECRET: secret("GATEWAY_TOKEN_SECRET"),
+    KILO_TOKEN_ENV: optionalString,
+    MACHINE_PROVIDER: z.enum(["local", "fly"]).default("local"),
+    FLY_API_TOKEN: optionalString,
+    FLY_API_HOSTNAME: z.url().default("https://api.machines.dev"),
+    FLY_APP_NAME: optionalString,
+    FLY_REGION: z.string().default("iad"),
+    GATEWAY_IMAGE: z.string().default("registry.fly.io/fleetdeck-gateway:latest"),
+    /** Where instances reach the control plane; defaults to NEXTAUTH_URL. */
+    GATEWAY_CALLBACK_URL: z.url().optional(),
+    PROACTIVE_REFRESH_THRESHOLD_HOURS: z.coerce
+      .number()
+      .positive()
+      .max(240, { message: "PROACTIVE_REFRESH_THRESHOLD_HOURS must be at most 240 (10 days), well below the 30-day key lifetime" })
+      .default(72),
+    GITHUB_ID: optionalString,
+    GITHUB_SECRET: optionalString,
+  })
+  .superRefine((env, ctx) => {
+    if (env.MACHINE_PROVIDER === "fly") {
+      for (const name of ["FLY_API_TOKEN", "FLY_APP_NAME"] as const) {
+        if (!env[name]) ctx.addIssue({ code: "custom", path: [name], message: `${name} is required when MACHINE_PROVIDER=fly` });
+      }
+    }
+    if (env.NODE_ENV === "production" && !env.DATABASE_URL && env.DATABASE_DRIVER !== "pglite") {
+      ctx.addIssue({
+        code: "custom",
+        path: ["DATABASE_URL"],
+        message: "DATABASE_URL is required in production (set DATABASE_DRIVER=pglite to run on the embedded database deliberately)",
+      });
+    }
+    if (Boolean(env.GITHUB_ID) !== Boolean(env.GITHUB_SECRET)) {
+      ctx.addIssue({ code: "custom", path: ["GITHUB_SECRET"], message: "GITHUB_ID and GITHUB_SECRET must be set together" });
+    }
+  });
+
+export type Env = z.infer<typeof envSchema>;
+
+export class EnvError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid environment:\n${problems.map((problem) => `  - ${problem}`).join("\n")}`);
+    this.name = "EnvError";
+  }
+}
+
+/** Parses an environment object, throwing one error that lists every problem. */
+export function parseEnv(source: Record<string, string | undefined>): Env {
+  const result = envSchema.safeParse(source);
+  if (result.success) return result.data;
+  throw new EnvError(
+    result.error.issues.map((issue) => `${issue.path.join(".") || "environment"}: ${issue.message}`),
+  );
+}
+
+let cached: Env | undefined;
+
+/** The process environment, parsed once. */
+export function getEnv(): Env {
+  cached ??= parseEnv(process.env);
+  return cached;
+}
+
+/** Test seam: forget the parsed environment so the next getEnv() reads process.env again. */
+export function resetEnvForTests(): void {
+  cached = undefined;
+}

@@ -2,7 +2,7 @@ import { getEnv } from "@/lib/env";
 import { openDatabase, type Database, type DatabaseHandle } from "./client";
 import { applyMigrations } from "./migrate";
 
-export type { Database, DatabaseHandle } from "./client";
+export { queryRows, type Database, type DatabaseHandle } from "./client";
 
 const globalForDb = globalThis as typeof globalThis & {
   fleetdeckDatabase?: Promise<DatabaseHandle>;

@@ -6,7 +6,7 @@ import { eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { instances, users } from "./schema";
 import { createTestDatabase, testDrivers, type TestDatabase } from "./testing";
-import { selectDriver } from "./client";
+import { queryRows, selectDriver } from "./client";
 import { applyMigrations } from "./migrate";
 
 describe("committed migrations", () => {
@@ -59,8 +59,8 @@ describe.each(testDrivers())("database on %s", (driver) => {
 
   it("applies migrations idempotently", async () => {
     await applyMigrations(database);
-    const rows = await database.db.execute(sql`select count(*)::int as n from drizzle.__drizzle_migrations`);
-    expect(rows.rows[0]).toEqual({ n: readdirSync("db/migrations").filter((f) => f.endsWith(".sql")).length });
+    const rows = await queryRows(database.db, sql`select count(*)::int as n from drizzle.__drizzle_migrations`);
+    expect(rows[0]).toEqual({ n: readdirSync("db/migrations").filter((f) => f.endsWith(".sql")).length });
   });
 
   it("round-trips a user and an instance, with transactions", async () => {

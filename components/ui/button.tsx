@@ -1,0 +1,38 @@
+import { Slot } from "@radix-ui/react-slot";
+import type { ButtonHTMLAttributes } from "react";
+import { cn } from "@/lib/utils";
+
+const variants = {
+  primary: "bg-brand-600 text-white hover:bg-brand-700 focus-visible:outline-brand-600",
+  secondary: "bg-white text-slate-900 ring-1 ring-inset ring-slate-300 hover:bg-slate-50 focus-visible:outline-slate-500",
+  danger: "bg-red-600 text-white hover:bg-red-700 focus-visible:outline-red-600",
+  ghost: "text-slate-700 hover:bg-slate-100 focus-visible:outline-slate-500",
+} as const;
+
+const sizes = {
+  sm: "h-8 px-3 text-sm",
+  md: "h-10 px-4 text-sm",
+} as const;
+
+export interface ButtonProps extends ButtonHTMLAttributes<HTMLButtonElement> {
+  variant?: keyof typeof variants;
+  size?: keyof typeof sizes;
+  /** Render the child element (e.g. a Link) with button styling. */
+  asChild?: boolean;
+}
+
+export function Button({ variant = "primary", size = "md", asChild, className, ...props }: ButtonProps) {
+  const Component = asChild ? Slot : "button";
+  return (
+    <Component
+      className={cn(
+        "inline-flex items-center justify-center gap-2 rounded-md font-medium transition-colors",
+        "focus-visible:outline-2 focus-visible:outline-offset-2 disabled:pointer-events-none disabled:opacity-50",
+        variants[variant],
+        sizes[size],
+        className,
+      )}
+      {...props}
+    />
+  );
+}

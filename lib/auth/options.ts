@@ -1,0 +1,94 @@
+import type { NextAuthOptions } from "next-auth";
+import CredentialsProvider from "next-auth/providers/credentials";
+import GitHubProvider from "next-auth/providers/github";
+import { getDb } from "@/db";
+import { getEnv } from "@/lib/env";
+import { logger } from "@/lib/logger";
+import { signInSchema } from "@/lib/users/schemas";
+import { getUserByEmail, upsertUser } from "@/lib/users/users";
+import { verifyAgainstDummy, verifyPassword } from "./password";
+import { clearSignInFailures, isSignInThrottled, recordSignInFailure } from "./throttle";
+
+/** Shown for unknown email and wrong password alike, so the form never reveals who has an account. */
+export const INVALID_CREDENTIALS = "CredentialsSignin";
+export const TOO_MANY_ATTEMPTS = "TooManyAttempts";
+
+type RequestHeaders = Record<string, string | string[] | undefined> | undefined;
+
+function clientIp(headers: RequestHeaders): string | undefined {
+  const forwarded = headers?.["x-forwarded-for"];
+  const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(",")[0]?.trim();
+  const realIp = headers?.["x-real-ip"];
+  return first || (Array.isArray(realIp) ? realIp[0] : realIp) || undefined;
+}
+
+/**
+ * Checks email and password. Unknown email and wrong password cost the same time and give the
+ * same error; failures are throttled per email and per IP across replicas.
+ */
+export async function authorizeCredentials(
+  raw: Record<string, string> | undefined,
+  headers: RequestHeaders,
+): Promise<{ id: string; email: string; name: string | null } | null> {
+  const parsed = signInSchema.safeParse(raw ?? {});
+  if (!parsed.success) return null;
+  const { email, password } = parsed.data;
+  const ip = clientIp(headers);
+  const db = await getDb();
+  if (await isSignInThrottled(db, email, ip)) throw new Error(TOO_MANY_ATTEMPTS);
+
+  const user = await getUserByEmail(db, email);
+  const valid = user?.passwordHash ? await verifyPassword(password, user.passwordHash) : await verifyAgainstDummy(password);
+  if (!user || !valid) {
+    await recordSignInFailure(db, email, ip);
+    logger.info("sign-in failed", { reason: "invalid_credentials" });
+    return null;
+  }
+  await clearSignInFailures(db, email);
+  return { id: user.id, email: user.email, name: user.name };
+}
+
+export function buildAuthOptions(): NextAuthOptions {
+  const env = getEnv();
+  return {
+    secret: env.NEXTAUTH_SECRET,
+    session: { strategy: "jwt", maxAge: 7 * 24 * 60 * 60 },
+    pages: { signIn: "/sign-in", error: "/sign-in" },
+    providers: [
+      CredentialsProvider({
+        id: "credentials",
+        name: "Email and password",
+        credentials: { email: { label: "Email", type: "email" }, password: { label: "Password", type: "password" } },
+        authorize: (credentials, request) => authorizeCredentials(credentials, request.headers),
+      }),
+      ...(env.GITHUB_ID && env.GITHUB_SECRET
+        ? [GitHubProvider({ clientId: env.GITHUB_ID, clientSecret: env.GITHUB_SECRET })]
+        : []),
+    ],
+    callbacks: {
+      async jwt({ token, user, account }) {
+        if (account?.provider === "github") {
+          // OAuth users get a row of their own (no password); the token carries our id, not GitHub's.
+          if (!token.email) return token;
+          const { user: row } = await upsertUser(await getDb(), { email: token.email, name: token.name ?? undefined });
+          token.sub = row.id;
+        } else if (user) {
+          token.sub = user.id;
+        }
+        // The role is deliberately not stored in the token: it is read from the database per request.
+        return token;
+      },
+      session({ session, token }) {
+        if (session.user) (session.user as { id?: string }).id = token.sub;
+        return session;
+      },
+    },
+  };
+}
+
+const globalForAuth = globalThis as typeof globalThis & { fleetdeckAuthOptions?: NextAuthOptions };
+
+export function getAuthOptions(): NextAuthOptions {
+  globalForAuth.fleetdeckAuthOptions ??= buildAuthOptions();
+  return globalForAuth.fleetdeckAuthOptions;
+}

@@ -1,0 +1,46 @@
+import { ZodError } from "zod";
+import { AppError, errorStatus, type ErrorCode } from "@/lib/errors";
+import { logger } from "@/lib/logger";
+
+export interface ErrorBody {
+  error: { code: string; message: string; fields?: Record<string, string[]> };
+}
+
+/** The one error shape every route answers with. */
+export function errorResponse(
+  code: ErrorCode,
+  message: string,
+  init: { status?: number; fields?: Record<string, string[]>; headers?: HeadersInit } = {},
+): Response {
+  const body: ErrorBody = { error: { code, message, ...(init.fields ? { fields: init.fields } : {}) } };
+  return Response.json(body, { status: init.status ?? errorStatus[code], headers: init.headers });
+}
+
+/**
+ * Maps anything thrown by a handler to a response: AppError → its status, ZodError → 422 with
+ * field errors, anything else → a logged 500 whose body says nothing about the cause.
+ */
+export function toErrorResponse(error: unknown): Response {
+  if (error instanceof AppError) return errorResponse(error.code, error.message);
+  if (error instanceof ZodError) {
+    return errorResponse("validation_failed", describeZodError(error), { fields: fieldErrors(error) });
+  }
+  logger.error("unhandled error in route handler", { error });
+  return errorResponse("internal_error", "Something went wrong on our side. Please try again.");
+}
+
+export function describeZodError(error: ZodError): string {
+  const first = error.issues[0];
+  if (!first) return "The request is invalid.";
+  const where = first.path.length ? `${first.path.join(".")}: ` : "";
+  return `${where}${first.message}`;
+}
+
+function fieldErrors(error: ZodError): Record<string, string[]> {
+  const fields: Record<string, string[]> = {};
+  for (const issue of error.issues) {
+    const key = issue.path.join(".") || "_";
+    (fields[key] ??= []).push(issue.message);
+  }
+  return fields;
+}

@@ -1,0 +1,16 @@
+import { NextResponse, type NextRequest } from "next/server";
+
+// Only a convenience redirect for anonymous visitors: every page and handler checks the session
+// itself against the database, so nothing here is a security boundary.
+const SESSION_COOKIES = ["next-auth.session-token", "__Secure-next-auth.session-token"];
+
+export function proxy(request: NextRequest) {
+  const hasSession = SESSION_COOKIES.some((name) => request.cookies.has(name));
+  if (hasSession) return NextResponse.next();
+  const url = request.nextUrl.clone();
+  url.pathname = "/sign-in";
+  url.search = `?callbackUrl=${encodeURIComponent(request.nextUrl.pathname + request.nextUrl.search)}`;
+  return NextResponse.redirect(url);
+}
+
+export const config = { matcher: ["/dashboard/:path*", "/admin/:path*", "/account/:path*", "/instances/:path*"] };

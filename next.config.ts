@@ -5,7 +5,9 @@ const nextConfig: NextConfig = {
   // bundling either breaks them, so both stay plain Node packages.
   serverExternalPackages: ["@electric-sql/pglite", "ws", "pg"],
   poweredByHeader: false,
-  typedRoutes: false,
+  // `npm run typecheck` is the one type gate: `npm run build` and `npm test` both run it first,
+  // so the build does not type-check the project a second time.
+  typescript: { ignoreBuildErrors: true },
 };
 
 export default nextConfig;

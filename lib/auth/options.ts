@@ -1,7 +1,7 @@
 import type { NextAuthOptions } from "next-auth";
 import CredentialsProvider from "next-auth/providers/credentials";
 import GitHubProvider from "next-auth/providers/github";
-import { getDb } from "@/db";
+import { getDb, type Database } from "@/db";
 import { getEnv } from "@/lib/env";
 import { logger } from "@/lib/logger";
 import { signInSchema } from "@/lib/users/schemas";
@@ -27,6 +27,7 @@ function clientIp(headers: RequestHeaders): string | undefined {
  * same error; failures are throttled per email and per IP across replicas.
  */
 export async function authorizeCredentials(
+  db: Database,
   raw: Record<string, string> | undefined,
   headers: RequestHeaders,
 ): Promise<{ id: string; email: string; name: string | null } | null> {
@@ -34,7 +35,6 @@ export async function authorizeCredentials(
   if (!parsed.success) return null;
   const { email, password } = parsed.data;
   const ip = clientIp(headers);
-  const db = await getDb();
   if (await isSignInThrottled(db, email, ip)) throw new Error(TOO_MANY_ATTEMPTS);
 
   const user = await getUserByEmail(db, email);
@@ -59,7 +59,7 @@ export function buildAuthOptions(): NextAuthOptions {
         id: "credentials",
         name: "Email and password",
         credentials: { email: { label: "Email", type: "email" }, password: { label: "Password", type: "password" } },
-        authorize: (credentials, request) => authorizeCredentials(credentials, request.headers),
+        authorize: async (credentials, request) => authorizeCredentials(await getDb(), credentials, request.headers),
       }),
       ...(env.GITHUB_ID && env.GITHUB_SECRET
         ? [GitHubProvider({ clientId: env.GITHUB_ID, clientSecret: env.GITHUB_SECRET })]

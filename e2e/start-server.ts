@@ -1,0 +1,54 @@
+/**
+ * Playwright's web server: a fresh PGlite directory seeded with the e2e accounts, then the
+ * production build (`next start`) on a loopback port. The seeding connection closes before Next
+ * opens the directory, and the directory is removed when the server stops.
+ */
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { openDatabase } from "@/db/client";
+import { applyMigrations } from "@/db/migrate";
+import { upsertUser } from "@/lib/users/users";
+import { E2E_BASE_URL, E2E_PORT, e2eUsers } from "./fixtures";
+
+async function main() {
+  const dataDir = mkdtempSync(path.join(tmpdir(), "fleetdeck-e2e-"));
+  const pgliteDir = path.join(dataDir, "pglite");
+  const handle = await openDatabase({ pgliteDir });
+  await applyMigrations(handle);
+  await upsertUser(handle.db, e2eUsers.user);
+  await upsertUser(handle.db, e2eUsers.other);
+  await upsertUser(handle.db, { ...e2eUsers.admin, role: "admin" });
+  await handle.close();
+
+  const env = {
+    ...process.env,
+    NODE_ENV: "production" as const,
+    NEXT_TELEMETRY_DISABLED: "1",
+    DATABASE_DRIVER: "pglite",
+    PGLITE_DIR: pgliteDir,
+    NEXTAUTH_URL: E2E_BASE_URL,
+    NEXTAUTH_SECRET: process.env.E2E_NEXTAUTH_SECRET ?? randomBytes(32).toString("hex"),
+    INTERNAL_API_SECRET: randomBytes(32).toString("hex"),
+    CRON_SECRET: randomBytes(32).toString("hex"),
+    KEY_ENCRYPTION_KEY: randomBytes(32).toString("hex"),
+    GATEWAY_TOKEN_SECRET: randomBytes(32).toString("hex"),
+  };
+  const next = spawn(path.join("node_modules", ".bin", "next"), ["start", "-H", "127.0.0.1", "-p", String(E2E_PORT)], {
+    stdio: "inherit",
+    env,
+  });
+  const cleanUp = () => rmSync(dataDir, { recursive: true, force: true });
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => next.kill(signal));
+  next.on("exit", (code) => {
+    cleanUp();
+    process.exit(code ?? 0);
+  });
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,37 @@
+import { describe, expect, it } from "vitest";
+import { EnvError, parseEnv } from "./env";
+
+describe("parseEnv", () => {
+  it("accepts an empty development environment with embedded defaults", () => {
+    const env = parseEnv({});
+    expect(env).toMatchObject({ NODE_ENV: "development", MACHINE_PROVIDER: "local", PROACTIVE_REFRESH_THRESHOLD_HOURS: 72 });
+    expect(env.DATABASE_URL).toBeUndefined();
+  });
+
+  it("lists every problem with a message that says what to do", () => {
+    try {
+      parseEnv({
+        NEXTAUTH_SECRET: "short",
+        DATABASE_URL: "mysql://nope",
+        KEY_ENCRYPTION_KEY: "not-32-bytes",
+        MACHINE_PROVIDER: "fly",
+        PROACTIVE_REFRESH_THRESHOLD_HOURS: "720",
+      });
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(EnvError);
+      const problems = (error as EnvError).problems.join("\n");
+      expect(problems).toMatch(/NEXTAUTH_SECRET: .*at least 32/);
+      expect(problems).toMatch(/DATABASE_URL: .*postgres:\/\//);
+      expect(problems).toMatch(/KEY_ENCRYPTION_KEY: .*32 bytes/);
+      expect(problems).toMatch(/FLY_API_TOKEN: .*MACHINE_PROVIDER=fly/);
+      expect(problems).toMatch(/PROACTIVE_REFRESH_THRESHOLD_HOURS: .*at most 240/);
+      expect(problems).not.toContain("short");
+    }
+  });
+
+  it("requires a database URL in production unless PGlite is chosen deliberately", () => {
+    expect(() => parseEnv({ NODE_ENV: "production" })).toThrow(/DATABASE_URL is required in production/);
+    expect(parseEnv({ NODE_ENV: "production", DATABASE_DRIVER: "pglite" }).DATABASE_DRIVER).toBe("pglite");
+  });
+});

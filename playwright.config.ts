@@ -1,5 +1,9 @@
+import { randomBytes } from "node:crypto";
 import { defineConfig } from "@playwright/test";
 import { E2E_BASE_URL } from "./e2e/fixtures";
+
+// The web server inherits this, so the secrets suite knows exactly what must never leak.
+process.env.E2E_NEXTAUTH_SECRET ??= randomBytes(32).toString("hex");
 
 // Debian's Chromium: Playwright cannot download its own browser build on these machines.
 const chromiumArgs = [

@@ -1,5 +1,6 @@
 import { timingSafeEqual, createHash } from "node:crypto";
 import { requireAdmin, requireUser } from "@/lib/auth/session";
+import { assertSigningSecret } from "@/lib/keys/signing-secret";
 import { AppError } from "@/lib/errors";
 import { getEnv, type Env } from "@/lib/env";
 import type { SessionUser } from "@/lib/users/users";
@@ -77,9 +78,7 @@ function requireBearerSecret(request: Request, name: keyof Pick<Env, "INTERNAL_A
   }
 }
 
-/** Routes that mint keys call this first: without NEXTAUTH_SECRET nothing can be signed. */
+/** Routes that mint or verify keys call this first (503 `misconfigured` without NEXTAUTH_SECRET). */
 export function requireSigningSecret(): string {
-  const secret = getEnv().NEXTAUTH_SECRET;
-  if (!secret) throw new AppError("misconfigured", "Key minting is disabled: NEXTAUTH_SECRET is not configured.");
-  return secret;
+  return assertSigningSecret(getEnv().NEXTAUTH_SECRET);
 }

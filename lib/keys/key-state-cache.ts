@@ -1,0 +1,138 @@
+import { eq } from "drizzle-orm";
+import type { Database, DatabaseHandle } from "@/db";
+import { instances, users } from "@/db/schema";
+import { LoadingCache, LruMap } from "./cache";
+import { decodeKeyStateChange, KEY_STATE_CHANNEL, type KeyStateChange } from "./invalidation";
+
+/** How long a pepper or instance state is trusted without a notification; bounds staleness if NOTIFY is lost. */
+export const KEY_STATE_TTL_MS = 30_000;
+const MAX_ENTRIES = 10_000;
+
+export interface InstanceKeyState {
+  ownerId: string;
+  destroyed: boolean;
+}
+
+/** Where the cache reads from on a miss. Tests wrap it to count reads. */
+export interface KeyStateSource {
+  /** The user's current pepper, or null when the user does not exist. */
+  currentPepper(userId: string): Promise<string | null>;
+  /** The instance's owner and whether it is destroyed, or null when there is no such row. */
+  instanceState(instanceId: string): Promise<InstanceKeyState | null>;
+}
+
+export function databaseKeyStateSource(db: Database): KeyStateSource {
+  return {
+    async currentPepper(userId) {
+      const [row] = await db.select({ pepper: users.apiTokenPepper }).from(users).where(eq(users.id, userId)).limit(1);
+      return row?.pepper ?? null;
+    },
+    async instanceState(instanceId) {
+      const [row] = await db
+        .select({ ownerId: instances.ownerId, status: instances.status, destroyedAt: instances.destroyedAt })
+        .from(instances)
+        .where(eq(instances.id, instanceId))
+        .limit(1);
+      if (!row) return null;
+      return { ownerId: row.ownerId, destroyed: row.status === "destroyed" || row.destroyedAt !== null };
+    },
+  };
+}
+
+/** A key whose signature, expiry, version and shape have been checked once; see authenticate.ts. */
+export interface VerifiedKey {
+  userId: string;
+  instanceId: string;
+  keyId: string;
+  /** The pepper claim, compared with the owner's current pepper on every use. */
+  pepper: string | null;
+  expiresAtMs: number;
+}
+
+export interface KeyStateCacheOptions {
+  ttlMs?: number;
+  maxEntries?: number;
+  now?: () => number;
+}
+
+/**
+ * What whoami needs to know without asking Postgres on every request: owners' current peppers,
+ * instances' state (each trusted for `ttlMs`), and keys already verified (indexed by the key's
+ * SHA-256, never the key). All three are bounded LRUs.
+ *
+ * Invalidation: `invalidate()` drops an entry at once in this process (rotatePepper calls it);
+ * `listen()` subscribes to KEY_STATE_CHANNEL so a change committed by any replica is dropped here
+ * within milliseconds. If the notification connection is lost, entries still expire after `ttlMs`.
+ * A verified key is never trusted on its own: each use re-checks expiry and compares its pepper
+ * with the (cached) current pepper, so a rotation revokes it as soon as the pepper entry goes.
+ */
+export class KeyStateCache {
+  readonly #peppers: LoadingCache<string | null>;
+  readonly #instances: LoadingCache<InstanceKeyState | null>;
+  readonly #verified: LruMap<string, VerifiedKey>;
+  #verifiedUnder: { secret: string; env: string | undefined } | undefined;
+
+  constructor(source: KeyStateSource, options: KeyStateCacheOptions = {}) {
+    const settings = {
+      ttlMs: options.ttlMs ?? KEY_STATE_TTL_MS,
+      maxEntries: options.maxEntries ?? MAX_ENTRIES,
+      now: options.now ?? Date.now,
+    };
+    this.#peppers = new LoadingCache({ ...settings, load: (userId) => source.currentPepper(userId) });
+    this.#instances = new LoadingCache({ ...settings, load: (instanceId) => source.instanceState(instanceId) });
+    this.#verified = new LruMap(settings.maxEntries);
+  }
+
+  currentPepper(userId: string): Promise<string | null> {
+    return this.#peppers.get(userId);
+  }
+
+  instanceState(instanceId: string): Promise<InstanceKeyState | null> {
+    return this.#instances.get(instanceId);
+  }
+
+  /** A previously verified key, if it was verified under this same secret and env. */
+  verifiedKey(digest: string, secret: string, env: string | undefined): VerifiedKey | undefined {
+    const under = this.#verifiedUnder;
+    if (!under || under.secret !== secret || under.env !== env) return undefined;
+    return this.#verified.get(digest);
+  }
+
+  rememberVerifiedKey(digest: string, secret: string, env: string | undefined, key: VerifiedKey): void {
+    const under = this.#verifiedUnder;
+    if (!under || under.secret !== secret || under.env !== env) {
+      // A different secret or env makes every earlier verification meaningless.
+      this.#verified.clear();
+      this.#verifiedUnder = { secret, env };
+    }
+    this.#verified.set(digest, key);
+  }
+
+  forgetVerifiedKey(digest: string): void {
+    this.#verified.delete(digest);
+  }
+
+  invalidate(change: KeyStateChange): void {
+    if ("userId" in change) this.#peppers.invalidate(change.userId);
+    else this.#instances.invalidate(change.instanceId);
+  }
+
+  invalidateAll(): void {
+    this.#peppers.clear();
+    this.#instances.clear();
+  }
+
+  /**
+   * Subscribes to other replicas' changes on the handle's dedicated LISTEN connection, then drops
+   * everything cached so far (it may predate the subscription). Resolves to an unsubscribe function.
+   */
+  async listen(handle: Pick<DatabaseHandle, "listen">): Promise<() => Promise<void>> {
+    const unlisten = await handle.listen(KEY_STATE_CHANNEL, (payload) => {
+      const change = decodeKeyStateChange(payload);
+      if (change) this.invalidate(change);
+      else this.invalidateAll();
+    });
+    this.invalidateAll();
+    return unlisten;
+  }
+}

@@ -1,0 +1,89 @@
+import { and, DrizzleQueryError, eq, isNotNull, isNull } from "drizzle-orm";
+import { z } from "zod";
+import type { Database } from "@/db";
+import { generatePepper, instanceEvents, instances, users } from "@/db/schema";
+import type { Actor } from "@/lib/audit/events";
+import { AppError } from "@/lib/errors";
+import { pepperFingerprint } from "./fingerprints";
+import { notifyKeyStateChanged } from "./invalidation";
+import type { KeyStateCache } from "./key-state-cache";
+
+export type { Actor, ActorType } from "@/lib/audit/events";
+
+export interface RotatePepperResult {
+  userId: string;
+  rotatedAt: Date;
+  /** Instances whose stored key this rotation marked revoked. */
+  revokedKeyCount: number;
+  /** Fingerprint of the new pepper, for display; never the pepper. */
+  pepperFingerprint: string;
+}
+
+export interface RotatePepperDeps {
+  db: Database;
+  /** This process's key-state cache, dropped at once after commit (other replicas hear NOTIFY). */
+  cache?: KeyStateCache;
+  now?: () => Date;
+}
+
+/**
+ * Replaces the user's pepper with a fresh random one, revoking every key minted under the old one.
+ * In ONE transaction: the new pepper and pepperRotatedAt; keyRevokedAt on every stored key of the
+ * user's instances not already revoked (so the fallback check needs only the instance row); an
+ * account-level `pepper_rotated` event plus a `key_revoked` event per affected instance (key ids
+ * only); and a NOTIFY that other replicas receive only once this commits. A failure anywhere rolls
+ * all of it back, leaving the old pepper in force.
+ *
+ * Repeating it rotates again (each call revokes the keys minted since the last). Concurrent calls
+ * for one user serialise on the user row; both succeed and the later pepper wins. Throws
+ * `not_found` for an unknown user.
+ */
+export async function rotatePepper(
+  input: { userId: string; actor: Actor },
+  deps: RotatePepperDeps,
+): Promise<RotatePepperResult> {
+  if (!z.uuid().safeParse(input.userId).success) throw new AppError("not_found", "No such user.");
+  const rotatedAt = deps.now?.() ?? new Date();
+  const pepper = generatePepper();
+  let revokedKeyCount: number;
+  try {
+    revokedKeyCount = await deps.db.transaction(async (tx) => {
+      const [user] = await tx
+        .update(users)
+        .set({ apiTokenPepper: pepper, pepperRotatedAt: rotatedAt, updatedAt: rotatedAt })
+        .where(eq(users.id, input.userId))
+        .returning({ id: users.id });
+      if (!user) throw new AppError("not_found", "No such user.");
+
+      const revoked = await tx
+        .update(instances)
+        .set({ keyRevokedAt: rotatedAt })
+        .where(and(eq(instances.ownerId, input.userId), isNotNull(instances.encryptedKey), isNull(instances.keyRevokedAt)))
+        .returning({ id: instances.id, keyId: instances.keyId });
+
+      const common = { userId: input.userId, actorType: input.actor.type, actorId: input.actor.id, outcome: "success" as const };
+      await tx.insert(instanceEvents).values([
+        {
+          ...common,
+          instanceId: null,
+          action: "pepper_rotated",
+          details: { revokedKeyCount: revoked.length, pepperFingerprint: pepperFingerprint(pepper) },
+        },
+        ...revoked.map((row) => ({
+          ...common,
+          instanceId: row.id,
+          action: "key_revoked",
+          keyId: row.keyId,
+          details: { reason: "pepper_rotated" },
+        })),
+      ]);
+      await notifyKeyStateChanged(tx, { userId: input.userId });
+      return revoked.length;
+    });
+  } catch (error) {
+    // drizzle's query error lists the statement's parameters, and one of them is the new pepper.
+    throw error instanceof DrizzleQueryError && error.cause ? error.cause : error;
+  }
+  deps.cache?.invalidate({ userId: input.userId });
+  return { userId: input.userId, rotatedAt, revokedKeyCount, pepperFingerprint: pepperFingerprint(pepper) };
+}

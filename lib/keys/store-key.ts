@@ -1,0 +1,55 @@
+import { and, eq } from "drizzle-orm";
+import type { Database } from "@/db";
+import { instances, users } from "@/db/schema";
+import { AppError } from "@/lib/errors";
+import { encryptApiKey } from "./encryption";
+import { pepperFingerprint } from "./fingerprints";
+import type { MintedApiKey } from "./mint";
+
+export interface StoreMintedKeyDeps {
+  db: Database;
+  encryptionKey: Buffer;
+  now?: () => Date;
+}
+
+/**
+ * "Persist, then deploy": records a freshly minted key as the instance's latest key (encrypted,
+ * with its id, expiry, mint time, source `minted` and pepper fingerprint) before any machine call.
+ *
+ * Closes the race with rotatePepper: the owner's row is locked FOR SHARE while the key is written,
+ * so a rotation either committed before (the key's pepper is then already stale, and the key is
+ * stored as revoked) or waits until after (and then marks this key revoked itself). Either way a
+ * dead key is never stored as usable. `revoked: true` tells the caller to mint again.
+ *
+ * Overwrites the previous latest key; repeating it with the same key is harmless. Throws
+ * `not_found` when the instance does not exist or does not belong to the key's user.
+ */
+export async function storeMintedKey(key: MintedApiKey, deps: StoreMintedKeyDeps): Promise<{ revoked: boolean }> {
+  const encryptedKey = encryptApiKey(key.token, { encryptionKey: deps.encryptionKey, instanceId: key.instanceId });
+  return deps.db.transaction(async (tx) => {
+    const [owner] = await tx
+      .select({ pepper: users.apiTokenPepper })
+      .from(instances)
+      .innerJoin(users, eq(users.id, instances.ownerId))
+      .where(and(eq(instances.id, key.instanceId), eq(instances.ownerId, key.userId)))
+      .for("share", { of: users });
+    if (!owner) throw new AppError("not_found", "The key's instance does not exist or has another owner.");
+
+    const revoked = pepperFingerprint(owner.pepper) !== key.pepperFingerprint;
+    const now = deps.now?.() ?? new Date();
+    await tx
+      .update(instances)
+      .set({
+        encryptedKey,
+        keyId: key.keyId,
+        keyExpiresAt: key.expiresAt,
+        keyMintedAt: key.mintedAt,
+        keySource: "minted",
+        keyPepperFingerprint: key.pepperFingerprint,
+        keyRevokedAt: revoked ? now : null,
+        updatedAt: now,
+      })
+      .where(eq(instances.id, key.instanceId));
+    return { revoked };
+  });
+}

@@ -1,0 +1,12 @@
+import { describe, expect, it } from "vitest";
+import { POST } from "./route";
+
+describe("POST /api/account/rotate-pepper", () => {
+  it("401 without a signed-in user, before touching anything", async () => {
+    const response = await POST(new Request("http://localhost/api/account/rotate-pepper", { method: "POST" }), {
+      params: Promise.resolve({}),
+    });
+    expect(response.status).toBe(401);
+    expect(await response.json()).toEqual({ error: { code: "unauthorized", message: expect.any(String) } });
+  });
+});

@@ -1,0 +1,23 @@
+// GET /api/gateway/whoami — instances prove who they are; authorised by their API key (Bearer).
+import { AppError } from "@/lib/errors";
+import { getEnv } from "@/lib/env";
+import { bearerToken, requireSigningSecret, withErrorHandling } from "@/lib/http/handlers";
+import { authenticateInstanceKey } from "@/lib/keys/authenticate";
+import { getKeyStateCache } from "@/lib/keys/runtime";
+
+export const dynamic = "force-dynamic";
+
+export const GET = withErrorHandling(async ({ request }) => {
+  const secret = requireSigningSecret();
+  const token = bearerToken(request);
+  if (!token) throw new AppError("token_invalid", "Send the instance API key as Authorization: Bearer <key>.");
+  const identity = await authenticateInstanceKey(token, {
+    secret,
+    env: getEnv().KILO_TOKEN_ENV,
+    cache: await getKeyStateCache(),
+  });
+  return Response.json(
+    { userId: identity.userId, instanceId: identity.instanceId, keyId: identity.keyId, expiresAt: identity.expiresAt.toISOString() },
+    { headers: { "cache-control": "no-store" } },
+  );
+});

@@ -15,6 +15,7 @@ export const errorStatus = {
   validation_failed: 422,
   rate_limited: 429,
   machine_error: 502,
+  credential_unverified: 502,
   key_unavailable: 503,
   misconfigured: 503,
   internal_error: 500,

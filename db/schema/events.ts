@@ -1,6 +1,5 @@
 import { bigserial, index, integer, jsonb, pgEnum, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
 import { instances, keySource } from "./instances";
-import { users } from "./users";
 
 export const actorType = pgEnum("actor_type", ["user", "admin", "internal", "scheduler", "system"]);
 
@@ -15,8 +14,12 @@ export const instanceEvents = pgTable(
   {
     id: bigserial("id", { mode: "number" }).primaryKey(),
     instanceId: uuid("instance_id").references(() => instances.id, { onDelete: "cascade" }),
-    /** The user the event concerns (the owner), also set for account-level events such as rotation. */
-    userId: uuid("user_id").references(() => users.id, { onDelete: "cascade" }),
+    /**
+     * The user the event concerns (the owner), also set for account-level events such as rotation.
+     * Deliberately no foreign key: writing an event must not need a lock on `users`, which may be
+     * exactly what is unavailable when an operation falls back to the stored key.
+     */
+    userId: uuid("user_id"),
     actorType: actorType("actor_type").notNull(),
     actorId: text("actor_id"),
     action: text("action").notNull(),

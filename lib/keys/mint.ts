@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { eq, sql } from "drizzle-orm";
 import { z } from "zod";
 import type { Database } from "@/db";
@@ -124,7 +125,7 @@ export async function mintApiKey(
     secret: deps.secret,
     expiresInSeconds: API_KEY_LIFETIME_SECONDS,
     env: deps.env,
-    extra: { instanceId: input.instanceId },
+    extra: { instanceId: input.instanceId, jti: randomUUID() },
     now: mintedAt,
   });
   return {

@@ -16,13 +16,15 @@ const claims = {
   version: z.literal(KILO_TOKEN_VERSION),
   env: z.string().min(1).optional(),
   instanceId: z.string().min(1).optional(),
+  /** Unique per mint, so two keys minted for one instance within the same second still differ. */
+  jti: z.string().min(1).optional(),
   iat: z.number().int().nonnegative(),
   exp: z.number().int().positive(),
 };
 
 /**
- * The payload as verification reads it. Registered claims another HS256 signer may add (`nbf`,
- * `jti`) are dropped rather than refused, so keys minted elsewhere with the same payload verify.
+ * The payload as verification reads it. Other registered claims another HS256 signer may add
+ * (`nbf`, `sub`, …) are dropped rather than refused, so keys minted elsewhere with the same payload verify.
  */
 export const kiloTokenPayloadSchema = z
   .object(claims)
@@ -36,7 +38,7 @@ const strictPayloadSchema = z
   .refine((payload) => payload.exp > payload.iat, { message: "exp must be after iat", path: ["exp"] });
 
 /** The optional claims a caller may add. Sign and verify share the payload type, so they cannot drift. */
-const extraClaimMask = { instanceId: true } as const;
+const extraClaimMask = { instanceId: true, jti: true } as const;
 export type SignKiloTokenExtra = Pick<KiloTokenPayload, keyof typeof extraClaimMask>;
 const extraClaimsSchema = z.strictObject(claims).pick(extraClaimMask);
 

@@ -1,0 +1,146 @@
+import type { InstanceRow } from "@/db/schema";
+import { AppError } from "@/lib/errors";
+import { assertSigningSecret } from "@/lib/keys/signing-secret";
+import { chooseKeyToDeploy, type KeyToDeploy, type MintOutcome } from "@/lib/keys/choose-key";
+import { mintApiKey } from "@/lib/keys/mint";
+import { storeMintedKey } from "@/lib/keys/store-key";
+import { waitForGatewayCredential } from "@/lib/machines/gateway-client";
+import { INSTANCE_METADATA_KEY } from "@/lib/machines/gateway-config";
+import { isMachineError, type Machine, type MachineConfig } from "@/lib/machines/types";
+import type { LifecycleDeps } from "./deps";
+import { updateUnderLease } from "./lease";
+import { buildMachineConfig, machineNameFor } from "./machine-config";
+import type { OperationContext, OperationResult } from "./operation";
+
+/** Minting operations check this before any work: without the signing secret nothing can be minted. */
+export function requireSigningSecret(deps: Pick<LifecycleDeps, "signingSecret">): string {
+  return assertSigningSecret(deps.signingSecret);
+}
+
+/**
+ * Mints a fresh key (or falls back to the stored one under the narrow rule), records it as the
+ * latest key, then boots the machine with it and waits until the gateway confirms the key
+ * authenticates; only then is it recorded as deployed. Shared by start and redeploy.
+ *
+ * When no usable key exists this throws `key_unavailable` before any machine call, so a running
+ * machine keeps running untouched. A failure after the machine call leaves the new key stored as
+ * latest but not deployed; the operation runner re-reads the machine's real state.
+ */
+export async function deployWithFreshKey(
+  context: OperationContext,
+  transitionalStatus: "starting" | "restarting",
+): Promise<OperationResult> {
+  const { deps, lease } = context;
+  const row = lease.row;
+
+  await context.setStep("minting_key");
+  const { key, mint } = await context.time("mint", () => chooseKey(row, deps));
+  context.key = { source: key.source, keyId: key.keyId };
+  await context.time("persist", () => persistKey(context, key, mint));
+
+  await context.setStep("updating_machine", { status: transitionalStatus });
+  context.machineTouched = true;
+  const config = buildMachineConfig(row, key.token, deps);
+  const machine = await context.time("machine", () => applyMachineConfig(context, config));
+
+  await context.setStep("waiting_for_start", { machineId: machine.id, machineVersion: machine.version });
+  await context.time("wait", () =>
+    deps.machines.waitForState(machine.id, "started", { timeoutMs: deps.timeouts.machineWaitMs, version: machine.version }),
+  );
+
+  await context.setStep("verifying_credential", { status: "running" });
+  await context.time("credential", () => verifyGatewayCredential(deps, machine, key.keyId));
+
+  return {
+    values: {
+      status: "running",
+      deployedKeyId: key.keyId,
+      deployedKeyExpiresAt: key.expiresAt,
+      deployedAt: deps.now(),
+      lastErrorCode: null,
+      lastErrorMessage: null,
+      lastErrorAt: null,
+      refreshAttempts: 0,
+      nextRefreshAttemptAt: null,
+      statusCheckedAt: deps.now(),
+    },
+    details: { machineId: machine.id, machineVersion: machine.version },
+  };
+}
+
+async function chooseKey(row: InstanceRow, deps: LifecycleDeps): Promise<{ key: KeyToDeploy; mint: MintOutcome }> {
+  const secret = requireSigningSecret(deps);
+  let mint: MintOutcome;
+  try {
+    const minted = await mintApiKey(
+      { userId: row.ownerId, instanceId: row.id },
+      { db: deps.db, secret, env: deps.tokenEnv, now: deps.now, timeoutMs: deps.timeouts.mintMs },
+    );
+    mint = { ok: true, key: minted };
+  } catch (error) {
+    mint = { ok: false, error };
+  }
+  const key = chooseKeyToDeploy({ mint, stored: row, now: deps.now(), encryptionKey: deps.encryptionKey });
+  return { key, mint };
+}
+
+/** Persist, then deploy: the key is stored as latest before any machine sees it. */
+async function persistKey(context: OperationContext, key: KeyToDeploy, mint: MintOutcome): Promise<void> {
+  const { deps, lease } = context;
+  if (key.source === "fallback" || !mint.ok) {
+    await updateUnderLease(deps.db, lease, { keySource: "fallback" });
+    return;
+  }
+  const { revoked } = await storeMintedKey(mint.key, { db: deps.db, encryptionKey: deps.encryptionKey, now: deps.now });
+  if (revoked) {
+    throw new AppError(
+      "key_unavailable",
+      "The owner's API keys were revoked while this key was being minted, so it is already dead. Try again to mint one under the new pepper.",
+      { reason: "revoked_during_mint" },
+    );
+  }
+}
+
+/**
+ * Boots the instance's machine on the new config: updates the existing machine (which restarts
+ * it), or creates one. A machine created just before a crash is found by its metadata and adopted
+ * rather than duplicated; a machine that vanished is replaced.
+ */
+async function applyMachineConfig(context: OperationContext, config: MachineConfig): Promise<Machine> {
+  const { deps, lease } = context;
+  const machineId = lease.row.machineId ?? (await findOrphanMachine(context))?.id;
+  if (machineId) {
+    try {
+      return await deps.machines.update(machineId, { config });
+    } catch (error) {
+      if (!(isMachineError(error) && error.kind === "not_found")) throw error;
+    }
+  }
+  const machine = await deps.machines.create({ name: machineNameFor(lease.instanceId), region: lease.row.region, config });
+  await updateUnderLease(deps.db, lease, { machineId: machine.id, machineVersion: machine.version });
+  return machine;
+}
+
+async function findOrphanMachine(context: OperationContext): Promise<Machine | undefined> {
+  const machines = await context.deps.machines.list({ metadata: { [INSTANCE_METADATA_KEY]: context.lease.instanceId } });
+  return machines.find((machine) => machine.state !== "destroyed" && machine.state !== "destroying");
+}
+
+/** The gateway must report this very key as valid: the proof that the instance can authenticate. */
+async function verifyGatewayCredential(deps: LifecycleDeps, machine: Machine, keyId: string): Promise<void> {
+  const health = await waitForGatewayCredential(deps.machines.gatewayUrl(machine), {
+    timeoutMs: deps.timeouts.credentialMs,
+    until: (credential) => credential.keyId === keyId,
+  }).catch((error: unknown) => {
+    throw new AppError(
+      "credential_unverified",
+      `The machine started but its gateway did not confirm the new key (${error instanceof Error ? error.message : "no answer"}).`,
+    );
+  });
+  if (health.credential.state !== "valid") {
+    throw new AppError(
+      "credential_unverified",
+      `The machine started but the control plane rejected its new key as ${health.credential.state}.`,
+    );
+  }
+}

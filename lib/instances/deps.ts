@@ -1,0 +1,77 @@
+import { getDatabaseHandle, type Database } from "@/db";
+import { getEnv } from "@/lib/env";
+import { requireEncryptionKey } from "@/lib/keys/encryption";
+import type { KeyStateCache } from "@/lib/keys/key-state-cache";
+import { getKeyStateCache } from "@/lib/keys/runtime";
+import { getMachineProvider, whoamiUrlFor } from "@/lib/machines";
+import type { MachineProvider } from "@/lib/machines/types";
+import { AppError } from "@/lib/errors";
+
+export interface LifecycleTimeouts {
+  /** Budget of the key mint (DESIGN: 5 s). */
+  mintMs: number;
+  /** How long a machine may take to reach `started` / `stopped`. */
+  machineWaitMs: number;
+  /** How long the gateway may take to confirm the new key authenticates. */
+  credentialMs: number;
+  /** Operation lease time-to-live, renewed at every step. */
+  leaseMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: LifecycleTimeouts = {
+  mintMs: 5_000,
+  machineWaitMs: 90_000,
+  credentialMs: 20_000,
+  leaseMs: 2 * 60 * 1000,
+};
+
+/** Everything the lifecycle functions need, passed in so tests hand them real parts of their own. */
+export interface LifecycleDeps {
+  db: Database;
+  machines: MachineProvider;
+  /** NEXTAUTH_SECRET; undefined makes every minting operation fail `misconfigured` before any work. */
+  signingSecret: string | undefined;
+  encryptionKey: Buffer;
+  gatewayTokenSecret: string;
+  /** Full URL instances call to prove who they are (`…/api/gateway/whoami`). */
+  whoamiUrl: string;
+  /** Container image for new machines (the local provider runs the bundled gateway instead). */
+  image: string;
+  defaultRegion: string;
+  /** KILO_TOKEN_ENV claim, when keys are bound to one environment. */
+  tokenEnv?: string;
+  /** This process's key cache, dropped at once when an instance is destroyed. */
+  keyStateCache?: KeyStateCache;
+  now: () => Date;
+  timeouts: LifecycleTimeouts;
+  /** How often a status read may re-check the machine with the provider. */
+  reconcileIntervalMs: number;
+  /** How often each gateway re-checks its key with whoami (so a revocation shows on /health). */
+  gatewayKeyCheckIntervalMs: number;
+}
+
+/** The process-wide dependencies, from the environment. */
+export async function getLifecycleDeps(): Promise<LifecycleDeps> {
+  const env = getEnv();
+  if (!env.GATEWAY_TOKEN_SECRET) {
+    throw new AppError("misconfigured", "Instance operations are disabled: GATEWAY_TOKEN_SECRET is not configured.");
+  }
+  const callbackBase = env.GATEWAY_CALLBACK_URL ?? env.NEXTAUTH_URL ?? "http://localhost:3000";
+  const [handle, keyStateCache] = await Promise.all([getDatabaseHandle(), getKeyStateCache()]);
+  return {
+    db: handle.db,
+    machines: getMachineProvider(),
+    signingSecret: env.NEXTAUTH_SECRET,
+    encryptionKey: requireEncryptionKey(env),
+    gatewayTokenSecret: env.GATEWAY_TOKEN_SECRET,
+    whoamiUrl: whoamiUrlFor(callbackBase),
+    image: env.GATEWAY_IMAGE,
+    defaultRegion: env.MACHINE_PROVIDER === "fly" ? env.FLY_REGION : "local",
+    tokenEnv: env.KILO_TOKEN_ENV,
+    keyStateCache,
+    now: () => new Date(),
+    timeouts: DEFAULT_TIMEOUTS,
+    reconcileIntervalMs: 10_000,
+    gatewayKeyCheckIntervalMs: 60_000,
+  };
+}

@@ -1,0 +1,106 @@
+import type { InstanceEventRow, InstanceRow } from "@/db/schema";
+import { computeKeyHealth } from "./key-health";
+import type { KeyHealth } from "./schemas";
+
+const iso = (date: Date | null | undefined) => (date ? date.toISOString() : null);
+
+/** Lifecycle state only: status, machine and timestamps. No key fields. */
+export interface InstanceStatusDto {
+  id: string;
+  name: string;
+  status: InstanceRow["status"];
+  provider: InstanceRow["provider"];
+  machineId: string | null;
+  region: string;
+  imageTag: string;
+  operation: { name: string; step: string | null } | null;
+  lastError: { code: string; message: string; at: string | null } | null;
+  createdAt: string;
+  updatedAt: string;
+  lastActivityAt: string;
+}
+
+/** Key metadata: ids, expiries, source and health. Never the key. */
+export interface InstanceConfigDto {
+  id: string;
+  keyId: string | null;
+  keySource: InstanceRow["keySource"];
+  keyHealth: KeyHealth;
+  keyExpiresAt: string | null;
+  keyMintedAt: string | null;
+  keyRevokedAt: string | null;
+  deployedKeyId: string | null;
+  deployedKeyExpiresAt: string | null;
+  deployedAt: string | null;
+  /** The latest minted key is not (yet) the one running on the machine. */
+  deployedDiffersFromLatest: boolean;
+}
+
+export type InstanceDto = InstanceStatusDto & { config: InstanceConfigDto };
+
+export function toInstanceStatusDto(row: InstanceRow): InstanceStatusDto {
+  return {
+    id: row.id,
+    name: row.name,
+    status: row.status,
+    provider: row.provider,
+    machineId: row.machineId,
+    region: row.region,
+    imageTag: row.imageTag,
+    operation: row.leaseOperation ? { name: row.leaseOperation, step: row.leaseStep } : null,
+    lastError: row.lastErrorCode ? { code: row.lastErrorCode, message: row.lastErrorMessage ?? "", at: iso(row.lastErrorAt) } : null,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+    lastActivityAt: row.lastActivityAt.toISOString(),
+  };
+}
+
+export function toInstanceConfigDto(row: InstanceRow, currentPepperFingerprint: string | null, now: Date): InstanceConfigDto {
+  return {
+    id: row.id,
+    keyId: row.keyId,
+    keySource: row.keySource,
+    keyHealth: computeKeyHealth(row, currentPepperFingerprint, now),
+    keyExpiresAt: iso(row.keyExpiresAt),
+    keyMintedAt: iso(row.keyMintedAt),
+    keyRevokedAt: iso(row.keyRevokedAt),
+    deployedKeyId: row.deployedKeyId,
+    deployedKeyExpiresAt: iso(row.deployedKeyExpiresAt),
+    deployedAt: iso(row.deployedAt),
+    deployedDiffersFromLatest: row.keyId !== null && row.keyId !== row.deployedKeyId,
+  };
+}
+
+export function toInstanceDto(row: InstanceRow, currentPepperFingerprint: string | null, now: Date): InstanceDto {
+  return { ...toInstanceStatusDto(row), config: toInstanceConfigDto(row, currentPepperFingerprint, now) };
+}
+
+export interface InstanceEventDto {
+  id: number;
+  action: string;
+  outcome: InstanceEventRow["outcome"];
+  actorType: InstanceEventRow["actorType"];
+  actorId: string | null;
+  keySource: InstanceEventRow["keySource"];
+  keyId: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  durationMs: number | null;
+  createdAt: string;
+}
+
+export function toInstanceEventDto(row: InstanceEventRow): InstanceEventDto {
+  return {
+    id: row.id,
+    action: row.action,
+    outcome: row.outcome,
+    actorType: row.actorType,
+    actorId: row.actorId,
+    keySource: row.keySource,
+    keyId: row.keyId,
+    errorCode: row.errorCode,
+    errorMessage: row.errorMessage,
+    durationMs: row.durationMs,
+    createdAt: row.createdAt.toISOString(),
+  };
+}

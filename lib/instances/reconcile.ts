@@ -1,0 +1,65 @@
+import { and, eq, isNull, lt, or, sql } from "drizzle-orm";
+import type { InstanceRow } from "@/db/schema";
+import { instances } from "@/db/schema";
+import { recordInstanceEvent } from "@/lib/audit/events";
+import { isMachineError, MachineError } from "@/lib/machines/types";
+import type { LifecycleDeps } from "./deps";
+import { statusFromMachineState } from "./machine-status";
+
+/**
+ * Brings the instance's status in line with what the provider reports for its machine, at most
+ * once per `reconcileIntervalMs` per instance. Skips instances with an operation in flight (the
+ * operation owns the status) and never fights one: the write is conditional on no lease being
+ * held and on the status being what was read. A machine that vanished (for example local machines
+ * after the app restarted) turns a running instance into `failed` with `machine_missing`, and
+ * forgets the machine so the next start creates a new one. Provider errors leave the row as is.
+ */
+export async function reconcileInstance(row: InstanceRow, deps: LifecycleDeps): Promise<InstanceRow> {
+  const now = deps.now();
+  const leaseHeld = row.leaseToken !== null && row.leaseExpiresAt !== null && row.leaseExpiresAt > now;
+  const recentlyChecked = row.statusCheckedAt !== null && now.getTime() - row.statusCheckedAt.getTime() < deps.reconcileIntervalMs;
+  if (!row.machineId || row.destroyedAt || leaseHeld || recentlyChecked) return row;
+
+  let observed: Partial<InstanceRow>;
+  try {
+    const machine = await deps.machines.get(row.machineId);
+    // Fly still returns a destroyed machine for a while; it is as gone as a missing one.
+    if (machine.state === "destroyed") throw new MachineError("not_found", "The machine was destroyed.");
+    observed = { status: statusFromMachineState(machine.state) };
+  } catch (error) {
+    if (!(isMachineError(error) && error.kind === "not_found")) return row;
+    const wasUp = !["stopped", "provisioned", "failed"].includes(row.status);
+    observed = {
+      status: wasUp ? "failed" : row.status,
+      machineId: null,
+      machineVersion: null,
+      ...(wasUp
+        ? { lastErrorCode: "machine_missing", lastErrorMessage: "The instance's machine no longer exists. Start or redeploy it to create a new one.", lastErrorAt: now }
+        : {}),
+    };
+  }
+
+  const [updated] = await deps.db
+    .update(instances)
+    .set({ ...observed, statusCheckedAt: now })
+    .where(
+      and(
+        eq(instances.id, row.id),
+        eq(instances.status, row.status),
+        or(isNull(instances.leaseToken), lt(instances.leaseExpiresAt, sql`now()`)),
+      ),
+    )
+    .returning();
+  if (!updated) return row;
+  if (updated.status !== row.status) {
+    await recordInstanceEvent(deps.db, {
+      instanceId: row.id,
+      userId: row.ownerId,
+      actor: { type: "system", id: "reconcile" },
+      action: "reconcile",
+      outcome: "success",
+      details: { from: row.status, to: updated.status },
+    });
+  }
+  return updated;
+}

@@ -1,0 +1,26 @@
+import type { InstanceRow } from "@/db/schema";
+import type { Actor } from "@/lib/audit/events";
+import type { LifecycleDeps } from "./deps";
+import { deployWithFreshKey, requireSigningSecret } from "./deploy";
+import { runOperation } from "./operation";
+
+export interface InstanceOperationInput {
+  instanceId: string;
+  actor: Actor;
+  /** Set for user callers: the operation only sees that user's instances (others are 404). */
+  ownerId?: string;
+}
+
+/**
+ * Starts the instance with a freshly minted key (see deployWithFreshKey). On an instance that is
+ * already running it is a no-op: no mint, no machine call, a `noop` event. Repeat calls are safe;
+ * a concurrent operation makes it fail `operation_in_progress`.
+ */
+export async function startInstance(input: InstanceOperationInput, deps: LifecycleDeps): Promise<InstanceRow> {
+  requireSigningSecret(deps);
+  return runOperation({ ...input, operation: "start" }, deps, async (context) => {
+    const { row } = context.lease;
+    if (row.status === "running" && row.machineId) return { values: {}, outcome: "noop" };
+    return deployWithFreshKey(context, "starting");
+  });
+}

@@ -33,7 +33,6 @@ export async function deployWithFreshKey(
   const { deps, lease } = context;
   const row = lease.row;
 
-  await context.setStep("minting_key");
   const { key, mint } = await context.time("mint", () => chooseKey(row, deps));
   context.key = { source: key.source, keyId: key.keyId };
   await context.time("persist", () => persistKey(context, key, mint));
@@ -130,6 +129,8 @@ async function findOrphanMachine(context: OperationContext): Promise<Machine | u
 async function verifyGatewayCredential(deps: LifecycleDeps, machine: Machine, keyId: string): Promise<void> {
   const health = await waitForGatewayCredential(deps.machines.gatewayUrl(machine), {
     timeoutMs: deps.timeouts.credentialMs,
+    // The gateway checks its key within milliseconds of booting; poll closely so nobody waits on us.
+    intervalMs: 50,
     until: (credential) => credential.keyId === keyId,
   }).catch((error: unknown) => {
     throw new AppError(

@@ -37,7 +37,7 @@ function leaseExpiry(ttlMs: number) {
  */
 export async function acquireLease(
   db: Database,
-  input: { instanceId: string; operation: LifecycleOperation; ownerId?: string; ttlMs?: number },
+  input: { instanceId: string; operation: LifecycleOperation; ownerId?: string; ttlMs?: number; step?: OperationStep },
 ): Promise<Lease> {
   const ttlMs = input.ttlMs ?? DEFAULT_LEASE_TTL_MS;
   const token = randomUUID();
@@ -48,7 +48,7 @@ export async function acquireLease(
   );
   const [row] = await db
     .update(instances)
-    .set({ leaseToken: token, leaseOperation: input.operation, leaseStep: "queued", leaseExpiresAt: leaseExpiry(ttlMs) })
+    .set({ leaseToken: token, leaseOperation: input.operation, leaseStep: input.step ?? "queued", leaseExpiresAt: leaseExpiry(ttlMs) })
     .where(and(scope, or(isNull(instances.leaseToken), lt(instances.leaseExpiresAt, sql`now()`))))
     .returning();
   if (row) return { instanceId: input.instanceId, token, operation: input.operation, ttlMs, row };

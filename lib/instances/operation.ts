@@ -38,6 +38,8 @@ export interface OperationInput {
   actor: Actor;
   /** Scopes the operation to this owner's instances (user callers): others are 404. */
   ownerId?: string;
+  /** The step shown from the moment the lease is taken (saves a write for the first step). */
+  firstStep?: OperationStep;
 }
 
 /**
@@ -61,6 +63,7 @@ export async function runOperation(
       operation: input.operation,
       ownerId: input.ownerId,
       ttlMs: deps.timeouts.leaseMs,
+      step: input.firstStep,
     }));
   const context: OperationContext = {
     lease,

@@ -12,5 +12,5 @@ import type { InstanceOperationInput } from "./start";
  */
 export async function redeployInstance(input: InstanceOperationInput, deps: LifecycleDeps): Promise<InstanceRow> {
   requireSigningSecret(deps);
-  return runOperation({ ...input, operation: "redeploy" }, deps, (context) => deployWithFreshKey(context, "restarting"));
+  return runOperation({ ...input, operation: "redeploy", firstStep: "minting_key" }, deps, (context) => deployWithFreshKey(context, "restarting"));
 }

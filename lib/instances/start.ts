@@ -18,7 +18,7 @@ export interface InstanceOperationInput {
  */
 export async function startInstance(input: InstanceOperationInput, deps: LifecycleDeps): Promise<InstanceRow> {
   requireSigningSecret(deps);
-  return runOperation({ ...input, operation: "start" }, deps, async (context) => {
+  return runOperation({ ...input, operation: "start", firstStep: "minting_key" }, deps, async (context) => {
     const { row } = context.lease;
     if (row.status === "running" && row.machineId) return { values: {}, outcome: "noop" };
     return deployWithFreshKey(context, "starting");

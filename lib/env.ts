@@ -52,6 +52,8 @@ export const envSchema = z
       .positive()
       .max(240, { message: "PROACTIVE_REFRESH_THRESHOLD_HOURS must be at most 240 (10 days), well below the 30-day key lifetime" })
       .default(72),
+    /** In-process key refresh and reconcile passes; 0 disables them (use the cron route instead). */
+    SCHEDULER_INTERVAL_SECONDS: z.coerce.number().int().min(0).max(86_400).default(300),
     GITHUB_ID: optionalString,
     GITHUB_SECRET: optionalString,
   })

@@ -1,4 +1,4 @@
-import { and, eq, isNull, lt, or, sql } from "drizzle-orm";
+import { and, asc, eq, isNotNull, isNull, lt, or, sql } from "drizzle-orm";
 import type { InstanceRow } from "@/db/schema";
 import { instances } from "@/db/schema";
 import { recordInstanceEvent } from "@/lib/audit/events";
@@ -62,4 +62,35 @@ export async function reconcileInstance(row: InstanceRow, deps: LifecycleDeps): 
     });
   }
   return updated;
+}
+
+/**
+ * The periodic half of reconciliation: re-checks up to `limit` instances with a machine whose
+ * status was not checked for `staleAfterMs`, oldest first. Safe to run from every replica at once
+ * (each write is conditional; the worst case is a duplicate provider read).
+ */
+export async function reconcileStaleInstances(
+  options: { limit?: number; staleAfterMs?: number },
+  deps: LifecycleDeps,
+): Promise<{ checked: number; changed: number }> {
+  const cutoff = new Date(deps.now().getTime() - (options.staleAfterMs ?? 5 * 60 * 1000));
+  const stale = await deps.db
+    .select()
+    .from(instances)
+    .where(
+      and(
+        isNotNull(instances.machineId),
+        isNull(instances.destroyedAt),
+        isNull(instances.leaseToken),
+        or(isNull(instances.statusCheckedAt), lt(instances.statusCheckedAt, cutoff)),
+      ),
+    )
+    .orderBy(asc(instances.statusCheckedAt))
+    .limit(options.limit ?? 100);
+  let changed = 0;
+  for (const row of stale) {
+    const after = await reconcileInstance(row, { ...deps, reconcileIntervalMs: 0 });
+    if (after.status !== row.status) changed++;
+  }
+  return { checked: stale.length, changed };
 }

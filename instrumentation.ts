@@ -1,0 +1,6 @@
+/** Next.js calls this once when a server process starts. */
+export async function register() {
+  if (process.env.NEXT_RUNTIME !== "nodejs") return;
+  const { startBackgroundScheduler } = await import("./lib/scheduler/background");
+  startBackgroundScheduler();
+}

@@ -87,18 +87,7 @@ async function openPostgres(url: string): Promise<DatabaseHandle> {
   return {
     db,
     driver: "postgres",
-    async listen(channel, onPayload) {
-      const client = new pg.Client({ connectionString: url });
-      client.on("error", () => {});
-      await client.connect();
-      client.on("notification", (message) => {
-        if (message.channel === channel) onPayload(message.payload ?? "");
-      });
-      await client.query(`LISTEN ${quoteIdentifier(channel)}`);
-      return async () => {
-        await client.end().catch(() => {});
-      };
-    },
+    listen: (channel, onPayload) => listenOn(new pg.Client({ connectionString: url }), channel, onPayload),
     close: () => pool.end(),
   };
 }
@@ -124,19 +113,30 @@ async function openNeon(
   return {
     db,
     driver: "neon",
-    async listen(channel, onPayload) {
-      const client = new neon.Client({ connectionString: url });
-      client.on("error", () => {});
-      await client.connect();
-      client.on("notification", (message) => {
-        if (message.channel === channel) onPayload(message.payload ?? "");
-      });
-      await client.query(`LISTEN ${quoteIdentifier(channel)}`);
-      return async () => {
-        await client.end().catch(() => {});
-      };
-    },
+    listen: (channel, onPayload) => listenOn(new neon.Client({ connectionString: url }), channel, onPayload),
     close: () => pool.end(),
+  };
+}
+
+/** The part of node-postgres' Client (and Neon's, which mirrors it) that LISTEN needs. */
+interface ListenClient {
+  connect(): Promise<unknown>;
+  query(text: string): Promise<unknown>;
+  end(): Promise<void>;
+  on(event: "error", listener: (error: Error) => void): unknown;
+  on(event: "notification", listener: (message: { channel: string; payload?: string }) => void): unknown;
+}
+
+/** LISTEN on a dedicated connection (a pooled one would be handed to other queries). */
+async function listenOn(client: ListenClient, channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>> {
+  client.on("error", () => {});
+  await client.connect();
+  client.on("notification", (message) => {
+    if (message.channel === channel) onPayload(message.payload ?? "");
+  });
+  await client.query(`LISTEN ${quoteIdentifier(channel)}`);
+  return async () => {
+    await client.end().catch(() => {});
   };
 }
 

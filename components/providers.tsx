@@ -1,16 +1,34 @@
 "use client";
 
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { useState, type ReactNode } from "react";
+import { useState, useSyncExternalStore, type ReactNode } from "react";
 import { Toaster } from "sonner";
+
+const PHONE_QUERY = "(max-width: 639px)";
+
+function subscribeToPhoneQuery(onChange: () => void) {
+  const query = window.matchMedia(PHONE_QUERY);
+  query.addEventListener("change", onChange);
+  return () => query.removeEventListener("change", onChange);
+}
+
+/** Phones show dialogs as bottom sheets, so toasts go to the top there, out of the sheet's way. */
+function useIsPhone(): boolean {
+  return useSyncExternalStore(
+    subscribeToPhoneQuery,
+    () => window.matchMedia(PHONE_QUERY).matches,
+    () => false,
+  );
+}
 
 export function Providers({ children }: { children: ReactNode }) {
   // One client per browser session; created lazily so server renders never share one.
   const [queryClient] = useState(() => new QueryClient({ defaultOptions: { queries: { staleTime: 5_000 } } }));
+  const isPhone = useIsPhone();
   return (
     <QueryClientProvider client={queryClient}>
       {children}
-      <Toaster richColors position="top-right" closeButton />
+      <Toaster richColors position={isPhone ? "top-center" : "bottom-right"} closeButton />
     </QueryClientProvider>
   );
 }

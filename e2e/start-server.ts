@@ -35,6 +35,8 @@ async function main() {
     CRON_SECRET: randomBytes(32).toString("hex"),
     KEY_ENCRYPTION_KEY: randomBytes(32).toString("hex"),
     GATEWAY_TOKEN_SECRET: randomBytes(32).toString("hex"),
+    // Lets e2e/dashboard.spec.ts make the key mint fail for one browser (app/(app)/instances/e2e-faults.ts).
+    FLEETDECK_E2E_FAULTS: "1",
   };
   const next = spawn(path.join("node_modules", ".bin", "next"), ["start", "-H", "127.0.0.1", "-p", String(E2E_PORT)], {
     stdio: "inherit",

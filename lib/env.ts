@@ -54,6 +54,8 @@ export const envSchema = z
       .default(72),
     /** In-process key refresh and reconcile passes; 0 disables them (use the cron route instead). */
     SCHEDULER_INTERVAL_SECONDS: z.coerce.number().int().min(0).max(86_400).default(300),
+    /** Test-only: lets the e2e suite make key mints fail for one browser. Never set it elsewhere. */
+    FLEETDECK_E2E_FAULTS: z.enum(["0", "1"]).optional(),
     GITHUB_ID: optionalString,
     GITHUB_SECRET: optionalString,
   })

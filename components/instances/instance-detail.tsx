@@ -1,0 +1,248 @@
+"use client";
+
+import { ArrowLeft, CircleAlert, CircleCheck, CircleHelp, CircleX, Loader2 } from "lucide-react";
+import Link from "next/link";
+import type { ReactNode } from "react";
+import { Callout } from "@/components/ui/callout";
+import { Card, CardBody, CardHeader } from "@/components/ui/card";
+import { ServerError, useInstanceDetail } from "@/lib/hooks/use-instances";
+import { KeyHealthBadge, StatusBadge, statusLabel } from "./badges";
+import { EventList } from "./event-list";
+import { InstanceControls } from "./instance-controls";
+import { KeyNotices } from "./key-notices";
+import { OperationProgress } from "./operation-progress";
+import { ClockProvider, RelativeAndExactTime, RelativeTime } from "./time";
+import type { GatewayReport, InstanceDetailData, InstanceDto } from "./types";
+
+/** The instance page: status, key details, the gateway's own report, recent events, and the controls. */
+export function InstanceDetail({ initialData }: { initialData: InstanceDetailData }) {
+  const { data, error, isRefetchError } = useInstanceDetail(initialData.instance.id, initialData);
+  const { instance, events, gateway, operationsDisabled } = data;
+  const gone = error instanceof ServerError && error.code === "not_found";
+
+  return (
+    <ClockProvider serverNow={data.generatedAt}>
+      <div className="space-y-6">
+        <Link
+          href="/dashboard"
+          className="inline-flex items-center gap-1 rounded-sm text-sm font-medium text-slate-600 hover:text-slate-900 focus-visible:outline-2 focus-visible:outline-brand-600"
+        >
+          <ArrowLeft aria-hidden className="size-4" /> All instances
+        </Link>
+
+        <div className="flex flex-col gap-4 sm:flex-row sm:items-start sm:justify-between">
+          <div className="min-w-0 space-y-1.5">
+            <h1 className="text-2xl font-semibold break-words">{instance.name}</h1>
+            <div className="flex flex-wrap items-center gap-2">
+              <StatusBadge status={instance.status} />
+              <KeyHealthBadge config={instance.config} />
+            </div>
+          </div>
+          {gone ? null : <InstanceControls instance={instance} operationsDisabled={operationsDisabled} />}
+        </div>
+
+        {gone ? (
+          <Callout tone="danger" title="This instance no longer exists" role="alert">
+            It was destroyed or is no longer yours. <Link href="/dashboard" className="underline">Back to your instances</Link>.
+          </Callout>
+        ) : null}
+        {operationsDisabled ? (
+          <Callout tone="warning" title="Instance operations are unavailable on this server">
+            {operationsDisabled}
+          </Callout>
+        ) : null}
+        {isRefetchError && !gone ? (
+          <Callout tone="warning" title="Could not refresh" role="alert">
+            {error?.message} Showing what we last knew; retrying.
+          </Callout>
+        ) : null}
+
+        <div className="space-y-2 empty:hidden">
+          <OperationProgress instance={instance} />
+          <KeyNotices instance={instance} operationsDisabled={operationsDisabled} />
+        </div>
+
+        <div className="grid gap-6 lg:grid-cols-2 lg:items-start">
+          <KeyCard instance={instance} />
+          <div className="space-y-6">
+            <GatewayCard instance={instance} gateway={gateway} />
+            <MachineCard instance={instance} />
+          </div>
+        </div>
+
+        <Card>
+          <CardHeader>
+            <h2 className="font-medium">Recent activity</h2>
+          </CardHeader>
+          <CardBody className="py-1">
+            <EventList events={events} />
+          </CardBody>
+        </Card>
+      </div>
+    </ClockProvider>
+  );
+}
+
+function Row({ label, children, testId }: { label: string; children: ReactNode; testId?: string }) {
+  return (
+    <div className="grid gap-0.5 py-2 sm:grid-cols-[10rem_minmax(0,1fr)] sm:gap-3">
+      <dt className="text-sm text-slate-500">{label}</dt>
+      <dd className="text-sm break-words text-slate-900 [overflow-wrap:anywhere]" data-testid={testId}>
+        {children}
+      </dd>
+    </div>
+  );
+}
+
+function KeyId({ id }: { id: string | null }) {
+  return id ? <code className="rounded bg-slate-100 px-1.5 py-0.5 font-mono text-xs">{id}</code> : <span className="text-slate-500">None</span>;
+}
+
+function When({ date, past }: { date: string | null; past?: boolean }) {
+  return date ? <RelativeAndExactTime date={date} past={past} /> : <span className="text-slate-500">—</span>;
+}
+
+function KeyCard({ instance }: { instance: InstanceDto }) {
+  const { config } = instance;
+  const sameKey = config.keyId !== null && !config.deployedDiffersFromLatest;
+  return (
+    <Card>
+      <CardHeader>
+        <h2 className="font-medium">API key</h2>
+        <p className="text-xs text-slate-500">Only the id, source and expiry: the key itself never leaves the server.</p>
+      </CardHeader>
+      <CardBody className="py-2">
+        <dl className="divide-y divide-slate-100">
+          <Row label="Health">
+            <KeyHealthBadge config={config} />
+          </Row>
+          <Row label="Source" testId="key-source">
+            {config.keySource === "fallback" ? (
+              <span className="text-amber-800">Reused stored key (a fresh key could not be minted)</span>
+            ) : config.keySource === "minted" ? (
+              "Freshly minted"
+            ) : (
+              <span className="text-slate-500">—</span>
+            )}
+          </Row>
+          <Row label={sameKey ? "Key" : "Latest key"} testId="latest-key-id">
+            <KeyId id={config.keyId} />
+            {sameKey ? <span className="ml-2 text-xs text-emerald-700">deployed on the machine</span> : null}
+          </Row>
+          <Row label="Minted" testId="key-minted-at">
+            <When date={config.keyMintedAt} past />
+          </Row>
+          <Row label={sameKey ? "Expires" : "Latest key expires"} testId="key-expires-at">
+            <When date={config.keyExpiresAt} />
+          </Row>
+          {config.keyRevokedAt ? (
+            <Row label="Revoked" testId="key-revoked-at">
+              <When date={config.keyRevokedAt} past />
+            </Row>
+          ) : null}
+          {sameKey ? null : (
+            <>
+              <Row label="Deployed key" testId="deployed-key-id">
+                <KeyId id={config.deployedKeyId} />
+              </Row>
+              <Row label="Deployed key expires" testId="deployed-key-expires-at">
+                <When date={config.deployedKeyExpiresAt} />
+              </Row>
+            </>
+          )}
+          <Row label="Deployed" testId="deployed-at">
+            <When date={config.deployedAt} past />
+          </Row>
+        </dl>
+      </CardBody>
+    </Card>
+  );
+}
+
+const gatewayLook: Record<GatewayReport["state"], { icon: ReactNode; tone: string }> = {
+  valid: { icon: <CircleCheck aria-hidden className="size-5 text-emerald-600" />, tone: "text-emerald-800" },
+  checking: { icon: <Loader2 aria-hidden className="size-5 animate-spin text-brand-600" />, tone: "text-brand-700" },
+  expired: { icon: <CircleX aria-hidden className="size-5 text-red-600" />, tone: "text-red-800" },
+  revoked: { icon: <CircleX aria-hidden className="size-5 text-red-600" />, tone: "text-red-800" },
+  invalid: { icon: <CircleX aria-hidden className="size-5 text-red-600" />, tone: "text-red-800" },
+  unreachable: { icon: <CircleAlert aria-hidden className="size-5 text-amber-600" />, tone: "text-amber-800" },
+};
+
+function GatewayCard({ instance, gateway }: { instance: InstanceDto; gateway: GatewayReport | null }) {
+  const deployedKeyId = instance.config.deployedKeyId;
+  return (
+    <Card>
+      <CardHeader>
+        <h2 className="font-medium">Gateway</h2>
+        <p className="text-xs text-slate-500">What the instance itself reports about its key (it re-checks it every minute).</p>
+      </CardHeader>
+      <CardBody>
+        {gateway ? (
+          <div className="space-y-2">
+            <p className="flex items-center gap-2 text-sm" data-testid="gateway-report">
+              {gatewayLook[gateway.state].icon}
+              <span>
+                Gateway reports: <strong className={gatewayLook[gateway.state].tone}>{gateway.state}</strong>
+              </span>
+            </p>
+            <dl className="divide-y divide-slate-100">
+              <Row label="Key it runs" testId="gateway-key-id">
+                <KeyId id={gateway.keyId} />
+                {gateway.keyId && deployedKeyId ? (
+                  gateway.keyId === deployedKeyId ? (
+                    <span className="ml-2 text-xs text-emerald-700">matches the deployed key</span>
+                  ) : (
+                    <span className="ml-2 text-xs text-amber-700">differs from the deployed key</span>
+                  )
+                ) : null}
+              </Row>
+              {gateway.expiresAt ? (
+                <Row label="Expiry it sees">
+                  <When date={gateway.expiresAt} />
+                </Row>
+              ) : null}
+              {gateway.checkedAt ? (
+                <Row label="Last checked">
+                  <RelativeTime date={gateway.checkedAt} past />
+                </Row>
+              ) : null}
+              {gateway.message ? <Row label="Detail">{gateway.message}</Row> : null}
+            </dl>
+          </div>
+        ) : (
+          <p className="flex items-center gap-2 text-sm text-slate-600" data-testid="gateway-report">
+            <CircleHelp aria-hidden className="size-5 text-slate-400" />
+            {instance.status === "running" ? "No answer from the gateway yet." : `Not running (${statusLabel(instance.status).toLowerCase()}), so there is no gateway to ask.`}
+          </p>
+        )}
+      </CardBody>
+    </Card>
+  );
+}
+
+function MachineCard({ instance }: { instance: InstanceDto }) {
+  return (
+    <Card>
+      <CardHeader>
+        <h2 className="font-medium">Machine</h2>
+      </CardHeader>
+      <CardBody className="py-2">
+        <dl className="divide-y divide-slate-100">
+          <Row label="Status">{statusLabel(instance.status)}</Row>
+          <Row label="Machine">
+            <KeyId id={instance.machineId} />
+          </Row>
+          <Row label="Region">{instance.region}</Row>
+          <Row label="Provider">{instance.provider === "fly" ? "Fly.io Machines" : "Local process"}</Row>
+          <Row label="Image tag">{instance.imageTag}</Row>
+          <Row label="Created">
+            <RelativeTime date={instance.createdAt} past />
+          </Row>
+          <Row label="Last activity">
+            <RelativeTime date={instance.lastActivityAt} past />
+          </Row>
+        </dl>
+      </CardBody>
+    </Card>
+  );
+}

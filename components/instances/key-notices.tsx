@@ -1,0 +1,82 @@
+"use client";
+
+import { Callout } from "@/components/ui/callout";
+import { RedeployButton, useBusyReason } from "./instance-controls";
+import { RelativeTime, useFormatExact } from "./time";
+import type { InstanceDto } from "./types";
+
+/**
+ * What needs the user's attention about the instance's key and last operation, most urgent first,
+ * each with what to do about it. Nothing when all is well.
+ */
+export function KeyNotices({ instance, operationsDisabled }: { instance: InstanceDto; operationsDisabled: string | null }) {
+  const busy = useBusyReason(instance, null) !== undefined;
+  const exact = useFormatExact();
+  const { config, lastError } = instance;
+  const deployed = instance.status !== "provisioned";
+  const redeploy = (label: string) =>
+    deployed ? <RedeployButton instance={instance} operationsDisabled={operationsDisabled} label={label} variant="primary" /> : undefined;
+
+  return (
+    <>
+      {config.keyHealth === "revoked" && !busy ? (
+        <Callout tone="danger" title="Key revoked — redeploy to get a fresh key" action={redeploy("Redeploy now")} data-testid="revoked-notice">
+          This instance&apos;s API key was revoked{config.keyRevokedAt ? <> <RelativeTime date={config.keyRevokedAt} past /></> : null}, so it can no
+          longer authenticate. Redeploy to get a fresh key.
+        </Callout>
+      ) : null}
+      {config.keyHealth === "expired" && !busy ? (
+        <Callout tone="danger" title="Key expired — redeploy to get a fresh key" action={redeploy("Redeploy now")}>
+          The key in use has expired, so the instance cannot authenticate until it gets a new one.
+        </Callout>
+      ) : null}
+      {config.keyHealth === "critical" && !busy ? (
+        <Callout tone="warning" title="Key expires soon" action={redeploy("Redeploy now")}>
+          The key in use expires{" "}
+          <RelativeTime date={(config.deployedKeyExpiresAt ?? config.keyExpiresAt)!} />. Fleetdeck renews keys ahead of time; redeploy now
+          if you would rather not wait.
+        </Callout>
+      ) : null}
+      {lastError ? (
+        <Callout
+          tone="danger"
+          title={
+            <>
+              Last operation failed
+              {lastError.at ? (
+                <span className="font-normal">
+                  {" "}
+                  · <RelativeTime date={lastError.at} past />
+                </span>
+              ) : null}
+            </>
+          }
+          data-testid="last-error"
+        >
+          <p>{lastError.message}</p>
+          <p className="mt-0.5 font-mono text-xs opacity-75">{lastError.code}</p>
+        </Callout>
+      ) : null}
+      {config.keySource === "fallback" && config.keyHealth !== "revoked" ? (
+        <Callout tone="warning" title="Running on a reused key" data-testid="fallback-notice">
+          The last start or redeploy could not mint a fresh key, so this instance reuses its stored key
+          {config.keyExpiresAt ? <>, valid until {exact(config.keyExpiresAt)}</> : null}. Redeploy once minting works again.
+        </Callout>
+      ) : null}
+      {config.deployedDiffersFromLatest && !busy && !["revoked", "expired"].includes(config.keyHealth) ? (
+        <Callout tone="warning" title="Newest key not deployed" action={redeploy("Redeploy")} data-testid="undeployed-notice">
+          Key <code className="font-mono text-xs">{config.keyId}</code> was minted but the machine{" "}
+          {config.deployedKeyId ? (
+            <>
+              still runs key <code className="font-mono text-xs">{config.deployedKeyId}</code>
+              {config.deployedKeyExpiresAt ? <>, valid until {exact(config.deployedKeyExpiresAt)}</> : null}
+            </>
+          ) : (
+            "has not confirmed any key yet"
+          )}
+          . Redeploy to put the new key in place.
+        </Callout>
+      ) : null}
+    </>
+  );
+}

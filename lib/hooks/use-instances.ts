@@ -1,0 +1,207 @@
+"use client";
+
+import { useIsMutating, useMutation, useMutationState, useQuery, useQueryClient, type Mutation } from "@tanstack/react-query";
+import { useEffect, useState } from "react";
+import { createInstanceAction, redeployInstanceAction, startInstanceAction, stopInstanceAction } from "@/app/(app)/instances/actions";
+import type {
+  ActionResult,
+  InstanceDetailData,
+  InstanceDto,
+  InstanceListData,
+  InstanceOperation,
+} from "@/components/instances/types";
+import { instanceKeys } from "@/lib/query-keys";
+
+/** Poll this often while something is changing state, and this often otherwise. */
+export const FAST_POLL_MS = 2_000;
+export const SLOW_POLL_MS = 30_000;
+
+const TRANSITIONAL_STATUSES = new Set<InstanceDto["status"]>(["starting", "stopping", "restarting", "destroying"]);
+
+/** An operation is in flight on the instance, or its machine is between states. */
+export function isChanging(instance: InstanceDto): boolean {
+  return instance.operation !== null || TRANSITIONAL_STATUSES.has(instance.status);
+}
+
+/** A failure the server explained: its code and its own message, shown to the user as is. */
+export class ServerError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly fields?: Record<string, string[]>,
+    /** When the failure came back (ms), so the UI can show the outcome for a moment. */
+    readonly finishedAt = Date.now(),
+  ) {
+    super(message);
+    this.name = "ServerError";
+  }
+}
+
+function unwrap<T>(result: ActionResult<T>): T {
+  if (!result.ok) throw new ServerError(result.error.code, result.error.message, result.error.fields);
+  return result.data;
+}
+
+async function getJson<T>(url: string): Promise<T> {
+  const response = await fetch(url, { headers: { accept: "application/json" }, cache: "no-store" });
+  if (response.redirected && new URL(response.url).pathname === "/sign-in") {
+    throw new ServerError("unauthorized", "Your session has ended. Sign in again to see your instances.");
+  }
+  const body = (await response.json().catch(() => undefined)) as { error?: { code: string; message: string } } | undefined;
+  if (!response.ok || !body) {
+    throw new ServerError(body?.error?.code ?? "unavailable", body?.error?.message ?? `The server answered ${response.status}.`);
+  }
+  return body as T;
+}
+
+/** The user's instances: server-rendered first, then polled fast while anything is changing. */
+export function useInstanceList(initialData: InstanceListData) {
+  const mutating = useIsMutating({ mutationKey: instanceKeys.all });
+  return useQuery({
+    queryKey: instanceKeys.list(),
+    queryFn: () => getJson<InstanceListData>("/instances/data"),
+    initialData,
+    initialDataUpdatedAt: Date.parse(initialData.generatedAt),
+    refetchInterval: (query) => (mutating > 0 || query.state.data?.instances.some(isChanging) ? FAST_POLL_MS : SLOW_POLL_MS),
+  });
+}
+
+/** One instance with its events and gateway report, polled like the list. */
+export function useInstanceDetail(id: string, initialData: InstanceDetailData) {
+  const mutating = useIsMutating({ mutationKey: instanceKeys.all });
+  return useQuery({
+    queryKey: instanceKeys.detail(id),
+    queryFn: () => getJson<InstanceDetailData>(`/instances/${id}/data`),
+    initialData,
+    initialDataUpdatedAt: Date.parse(initialData.generatedAt),
+    refetchInterval: (query) =>
+      query.state.error instanceof ServerError && query.state.error.code === "not_found"
+        ? false
+        : mutating > 0 || (query.state.data && isChanging(query.state.data.instance))
+          ? FAST_POLL_MS
+          : SLOW_POLL_MS,
+  });
+}
+
+export interface OperationVariables {
+  instance: Pick<InstanceDto, "id" | "name">;
+  operation: InstanceOperation;
+}
+
+export interface OperationSuccess {
+  instance: InstanceDto;
+  finishedAt: number;
+}
+
+const operationActions = {
+  start: startInstanceAction,
+  stop: stopInstanceAction,
+  redeploy: redeployInstanceAction,
+} as const;
+
+/** Writes a fresh DTO into every cached view of the instance, so the UI changes before the refetch. */
+function useWriteInstance() {
+  const queryClient = useQueryClient();
+  return (instance: InstanceDto) => {
+    queryClient.setQueryData<InstanceListData>(instanceKeys.list(), (list) =>
+      list && {
+        ...list,
+        instances: list.instances.some((item) => item.id === instance.id)
+          ? list.instances.map((item) => (item.id === instance.id ? instance : item))
+          : [instance, ...list.instances],
+      },
+    );
+    queryClient.setQueryData<InstanceDetailData>(instanceKeys.detail(instance.id), (detail) => detail && { ...detail, instance });
+  };
+}
+
+/**
+ * Start / Stop / Redeploy through the server actions. One mutation key for all instances; the
+ * instance travels in the variables, so any component can see what is pending on which instance
+ * (usePendingOperation) and the create dialog can start the instance it just created.
+ */
+export function useInstanceOperation(callbacks: {
+  onSuccess?: (result: OperationSuccess, variables: OperationVariables) => void;
+  onError?: (error: ServerError, variables: OperationVariables) => void;
+} = {}) {
+  const queryClient = useQueryClient();
+  const writeInstance = useWriteInstance();
+  return useMutation<OperationSuccess, ServerError, OperationVariables>({
+    mutationKey: instanceKeys.operations(),
+    mutationFn: async ({ instance, operation }) => {
+      const result = await operationActions[operation](instance.id).catch((error: unknown) => {
+        // The action itself could not be reached (network, deploy in progress).
+        throw new ServerError("unreachable", error instanceof Error ? `The request did not reach the server (${error.message}).` : "The request did not reach the server.");
+      });
+      return { instance: unwrap(result), finishedAt: Date.now() };
+    },
+    onSuccess: (result, variables) => {
+      writeInstance(result.instance);
+      callbacks.onSuccess?.(result, variables);
+    },
+    onError: (error, variables) => callbacks.onError?.(error, variables),
+    onSettled: () => queryClient.invalidateQueries({ queryKey: instanceKeys.all }),
+  });
+}
+
+/** Creates (provisions) an instance; the caller starts it with useInstanceOperation. */
+export function useCreateInstance() {
+  const queryClient = useQueryClient();
+  const writeInstance = useWriteInstance();
+  return useMutation<InstanceDto, ServerError, { name: string; region: string }>({
+    mutationKey: instanceKeys.create(),
+    mutationFn: async (input) => unwrap(await createInstanceAction(input)),
+    onSuccess: (instance) => writeInstance(instance),
+    onSettled: () => queryClient.invalidateQueries({ queryKey: instanceKeys.list() }),
+  });
+}
+
+function isOperationOn(instanceId: string) {
+  return (mutation: Pick<Mutation, "state">) =>
+    (mutation.state.variables as OperationVariables | undefined)?.instance.id === instanceId;
+}
+
+/** The operation this browser is waiting for on the instance, if any. */
+export function usePendingOperation(instanceId: string): InstanceOperation | undefined {
+  const pending = useMutationState<InstanceOperation>({
+    filters: { mutationKey: instanceKeys.operations(), status: "pending", predicate: isOperationOn(instanceId) },
+    select: (mutation) => (mutation.state.variables as OperationVariables).operation,
+  });
+  return pending.at(-1);
+}
+
+export type RecentOutcome =
+  | { status: "success"; operation: InstanceOperation; startedAt: number; finishedAt: number }
+  | { status: "error"; operation: InstanceOperation; startedAt: number; finishedAt: number; error: ServerError };
+
+const OUTCOME_VISIBLE_MS = 8_000;
+
+/**
+ * How this browser's latest operation on the instance ended, for a few seconds after it did (so a
+ * fast operation still shows the steps it went through), then undefined.
+ */
+export function useRecentOutcome(instanceId: string): RecentOutcome | undefined {
+  const outcomes = useMutationState<RecentOutcome | undefined>({
+    filters: { mutationKey: instanceKeys.operations(), predicate: isOperationOn(instanceId) },
+    select: (mutation): RecentOutcome | undefined => {
+      const { status, variables, submittedAt, data, error } = mutation.state;
+      const operation = (variables as OperationVariables).operation;
+      if (status === "success") return { status, operation, startedAt: submittedAt, finishedAt: (data as OperationSuccess).finishedAt };
+      if (status === "error" && error instanceof ServerError) {
+        return { status, operation, startedAt: submittedAt, finishedAt: error.finishedAt, error };
+      }
+      return undefined;
+    },
+  });
+  const latest = outcomes.at(-1);
+  const [mountedAt] = useState(() => Date.now());
+  const [expired, setExpired] = useState<number | undefined>();
+  const finishedAt = latest?.finishedAt;
+  useEffect(() => {
+    if (finishedAt === undefined) return;
+    const timer = setTimeout(() => setExpired(finishedAt), Math.max(0, finishedAt + OUTCOME_VISIBLE_MS - Date.now()));
+    return () => clearTimeout(timer);
+  }, [finishedAt]);
+  if (!latest || latest.finishedAt === expired || latest.finishedAt < mountedAt - OUTCOME_VISIBLE_MS) return undefined;
+  return latest;
+}

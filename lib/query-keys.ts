@@ -1,0 +1,17 @@
+/**
+ * Every react-query key in the app, from one factory, so invalidation can target exactly what a
+ * mutation changes (`instanceKeys.all` covers the list, every detail and every operation).
+ */
+export const instanceKeys = {
+  all: ["instances"] as const,
+  list: () => [...instanceKeys.all, "list"] as const,
+  detail: (id: string) => [...instanceKeys.all, "detail", id] as const,
+  /** Mutation key of lifecycle operations (start, stop, redeploy); the instance is in the variables. */
+  operations: () => [...instanceKeys.all, "operation"] as const,
+  create: () => [...instanceKeys.all, "create"] as const,
+};
+
+export const accountKeys = {
+  all: ["account"] as const,
+  revokeKeys: () => [...accountKeys.all, "revoke-keys"] as const,
+};

@@ -7,6 +7,7 @@ export const errorStatus = {
   token_invalid: 401,
   forbidden: 403,
   not_found: 404,
+  method_not_allowed: 405,
   conflict: 409,
   operation_in_progress: 409,
   invalid_state: 409,

@@ -1,3 +1,4 @@
 export * from "./users";
 export * from "./instances";
 export * from "./events";
+export * from "./idempotency";

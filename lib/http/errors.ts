@@ -6,14 +6,16 @@ export interface ErrorBody {
   error: { code: string; message: string; fields?: Record<string, string[]> };
 }
 
-/** The one error shape every route answers with. */
+/** The one error shape every route answers with. Never cached. */
 export function errorResponse(
   code: ErrorCode,
   message: string,
   init: { status?: number; fields?: Record<string, string[]>; headers?: HeadersInit } = {},
 ): Response {
   const body: ErrorBody = { error: { code, message, ...(init.fields ? { fields: init.fields } : {}) } };
-  return Response.json(body, { status: init.status ?? errorStatus[code], headers: init.headers });
+  const headers = new Headers(init.headers);
+  headers.set("cache-control", "no-store");
+  return Response.json(body, { status: init.status ?? errorStatus[code], headers });
 }
 
 /**

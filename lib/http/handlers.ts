@@ -4,7 +4,7 @@ import { assertSigningSecret } from "@/lib/keys/signing-secret";
 import { AppError } from "@/lib/errors";
 import { getEnv, type Env } from "@/lib/env";
 import type { SessionUser } from "@/lib/users/users";
-import { toErrorResponse } from "./errors";
+import { errorResponse, toErrorResponse } from "./errors";
 
 type RouteParams = Record<string, string | string[] | undefined>;
 export interface RouteContext {
@@ -17,7 +17,15 @@ interface HandlerArgs {
 }
 
 type Handler<Extra> = (args: HandlerArgs & Extra) => Promise<Response>;
-type RouteHandler = (request: Request, context: RouteContext) => Promise<Response>;
+export type RouteHandler = (request: Request, context: RouteContext) => Promise<Response>;
+
+export interface RouteOptions {
+  /**
+   * The route mints API keys (start, redeploy, provision, refresh): without NEXTAUTH_SECRET it answers
+   * `503 misconfigured` before authentication and before any work.
+   */
+  mints?: boolean;
+}
 
 /** Runs a handler and turns every throw into the one error shape (see toErrorResponse). */
 export function withErrorHandling(handler: Handler<object>): RouteHandler {
@@ -32,27 +40,37 @@ export function withErrorHandling(handler: Handler<object>): RouteHandler {
 }
 
 /** Signed-in users; the user is read from the database on every request. */
-export function withUser(handler: Handler<{ user: SessionUser }>): RouteHandler {
-  return withErrorHandling(async (args) => handler({ ...args, user: await requireUser() }));
+export function withUser(handler: Handler<{ user: SessionUser }>, options: RouteOptions = {}): RouteHandler {
+  return withErrorHandling(async (args) => {
+    if (options.mints) requireSigningSecret();
+    return handler({ ...args, user: await requireUser() });
+  });
 }
 
 /** Signed-in admins (role from the database row): 401 anonymous, 403 non-admin. */
-export function withAdmin(handler: Handler<{ user: SessionUser }>): RouteHandler {
-  return withErrorHandling(async (args) => handler({ ...args, user: await requireAdmin() }));
+export function withAdmin(handler: Handler<{ user: SessionUser }>, options: RouteOptions = {}): RouteHandler {
+  return withErrorHandling(async (args) => {
+    if (options.mints) requireSigningSecret();
+    return handler({ ...args, user: await requireAdmin() });
+  });
 }
 
-/** Internal services: `Authorization: Bearer $INTERNAL_API_SECRET`. */
-export function withInternalAuth(handler: Handler<object>): RouteHandler {
+/** Internal services: `Authorization: Bearer $INTERNAL_API_SECRET` (503 while the secret is unset). */
+export function withInternalAuth(handler: Handler<object>, options: RouteOptions = {}): RouteHandler {
   return withErrorHandling(async (args) => {
-    requireBearerSecret(args.request, "INTERNAL_API_SECRET");
+    const expected = requireConfiguredSecret("INTERNAL_API_SECRET");
+    if (options.mints) requireSigningSecret();
+    requireBearerSecret(args.request, expected);
     return handler(args);
   });
 }
 
-/** The scheduler: `Authorization: Bearer $CRON_SECRET`. */
-export function withCronAuth(handler: Handler<object>): RouteHandler {
+/** The scheduler: `Authorization: Bearer $CRON_SECRET` (503 while the secret is unset). */
+export function withCronAuth(handler: Handler<object>, options: RouteOptions = {}): RouteHandler {
   return withErrorHandling(async (args) => {
-    requireBearerSecret(args.request, "CRON_SECRET");
+    const expected = requireConfiguredSecret("CRON_SECRET");
+    if (options.mints) requireSigningSecret();
+    requireBearerSecret(args.request, expected);
     return handler(args);
   });
 }
@@ -63,13 +81,17 @@ export function bearerToken(request: Request): string | undefined {
   return match?.[1];
 }
 
-/**
- * Compares the bearer token with a configured secret in constant time (both sides hashed first so
- * lengths never leak). A missing secret is a 503 before any work: the route is not usable.
- */
-function requireBearerSecret(request: Request, name: keyof Pick<Env, "INTERNAL_API_SECRET" | "CRON_SECRET">): void {
+type BearerSecretName = keyof Pick<Env, "INTERNAL_API_SECRET" | "CRON_SECRET">;
+
+/** A route whose secret is not configured is not usable: 503 before any work. */
+function requireConfiguredSecret(name: BearerSecretName): string {
   const expected = getEnv()[name];
   if (!expected) throw new AppError("misconfigured", `This route is disabled: ${name} is not configured.`);
+  return expected;
+}
+
+/** Compares the bearer token with the secret in constant time (both sides hashed first so lengths never leak). */
+function requireBearerSecret(request: Request, expected: string): void {
   const given = bearerToken(request);
   if (!given) throw new AppError("unauthorized", "Send Authorization: Bearer <secret>.");
   const digest = (value: string) => createHash("sha256").update(value).digest();
@@ -81,4 +103,29 @@ function requireBearerSecret(request: Request, name: keyof Pick<Env, "INTERNAL_A
 /** Routes that mint or verify keys call this first (503 `misconfigured` without NEXTAUTH_SECRET). */
 export function requireSigningSecret(): string {
   return assertSigningSecret(getEnv().NEXTAUTH_SECRET);
+}
+
+const HTTP_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
+export type HttpMethod = (typeof HTTP_METHODS)[number];
+
+/** Marks the handlers methodNotAllowed builds, so tests can tell them from real ones. */
+export const METHOD_NOT_ALLOWED = Symbol.for("fleetdeck.http.methodNotAllowed");
+
+/**
+ * Handlers for every method a route does not implement: `405 method_not_allowed` in the one error
+ * shape, with an `Allow` header (Next's own 405 has an empty body). Spread into the route's exports:
+ * `export const { GET, PUT, PATCH, DELETE } = methodNotAllowed("POST");`
+ */
+export function methodNotAllowed<const Allowed extends HttpMethod[]>(
+  ...allowed: Allowed
+): Record<Exclude<HttpMethod, Allowed[number]>, RouteHandler> {
+  const allow = [...allowed, ...(allowed.includes("GET") ? ["HEAD"] : []), "OPTIONS"].join(", ");
+  const handler: RouteHandler = async (request) =>
+    errorResponse("method_not_allowed", `${request.method} is not supported here. Use ${allowed.join(" or ")}.`, {
+      headers: { allow },
+    });
+  Object.defineProperty(handler, METHOD_NOT_ALLOWED, { value: true });
+  const handlers: Partial<Record<HttpMethod, RouteHandler>> = {};
+  for (const method of HTTP_METHODS) if (!allowed.includes(method)) handlers[method] = handler;
+  return handlers as Record<Exclude<HttpMethod, Allowed[number]>, RouteHandler>;
 }

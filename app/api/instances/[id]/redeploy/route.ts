@@ -1,0 +1,19 @@
+// POST /api/instances/{id}/redeploy — the signed-in owner redeploys the instance with a freshly minted key; next-auth session, anyone else's instance is 404 (503 misconfigured first when NEXTAUTH_SECRET is unset).
+import { getLifecycleDeps, redeployInstance } from "@/lib/instances";
+import { readJsonBody } from "@/lib/http/body";
+import { methodNotAllowed, withUser } from "@/lib/http/handlers";
+import { presentInstance } from "@/lib/http/instances";
+import { emptyBodySchema, instanceIdParam } from "@/lib/http/request";
+import { jsonResponse } from "@/lib/http/responses";
+
+export const dynamic = "force-dynamic";
+
+export const POST = withUser(async ({ request, user, params }) => {
+  const instanceId = instanceIdParam(params);
+  await readJsonBody(request, emptyBodySchema);
+  const deps = await getLifecycleDeps();
+  const row = await redeployInstance({ instanceId, ownerId: user.id, actor: { type: "user", id: user.id } }, deps);
+  return jsonResponse(await presentInstance(row, deps));
+}, { mints: true });
+
+export const { GET, PUT, PATCH, DELETE } = methodNotAllowed("POST");

@@ -1,0 +1,19 @@
+// POST /api/platform/instances/{id}/redeploy — internal services: redeploys the instance with a freshly minted key; Bearer INTERNAL_API_SECRET (503 misconfigured first when NEXTAUTH_SECRET is unset).
+import { getLifecycleDeps, redeployInstance } from "@/lib/instances";
+import { readJsonBody } from "@/lib/http/body";
+import { methodNotAllowed, withInternalAuth } from "@/lib/http/handlers";
+import { presentInstance } from "@/lib/http/instances";
+import { emptyBodySchema, instanceIdParam } from "@/lib/http/request";
+import { jsonResponse } from "@/lib/http/responses";
+
+export const dynamic = "force-dynamic";
+
+export const POST = withInternalAuth(async ({ request, params }) => {
+  const instanceId = instanceIdParam(params);
+  await readJsonBody(request, emptyBodySchema);
+  const deps = await getLifecycleDeps();
+  const row = await redeployInstance({ instanceId, actor: { type: "internal", id: "platform-api" } }, deps);
+  return jsonResponse(await presentInstance(row, deps));
+}, { mints: true });
+
+export const { GET, PUT, PATCH, DELETE } = methodNotAllowed("POST");

@@ -5,6 +5,8 @@ const nextConfig: NextConfig = {
   // bundling either breaks them, so both stay plain Node packages.
   serverExternalPackages: ["@electric-sql/pglite", "ws", "pg"],
   poweredByHeader: false,
+  // Lets two builds (say, an e2e run and a benchmark) live side by side in one checkout.
+  distDir: process.env.NEXT_DIST_DIR || ".next",
   // `npm run typecheck` is the one type gate: `npm run build` and `npm test` both run it first,
   // so the build does not type-check the project a second time.
   typescript: { ignoreBuildErrors: true },

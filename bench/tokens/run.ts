@@ -163,7 +163,7 @@ async function serverBenchmark(options: Options): Promise<number | undefined> {
     const build = spawnSync(path.join(root, "node_modules/.bin/next"), ["build"], { stdio: "inherit", env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1" } });
     if (build.status !== 0) throw new Error("next build failed");
   }
-  if (!existsSync(path.join(root, ".next", "BUILD_ID"))) {
+  if (!existsSync(path.join(root, process.env.NEXT_DIST_DIR || ".next", "BUILD_ID"))) {
     console.log("\nServer benchmark skipped: no production build (run `next build`, or pass --build).");
     return undefined;
   }

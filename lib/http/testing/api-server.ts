@@ -26,8 +26,9 @@ import { decryptApiKey } from "@/lib/keys/encryption";
 
 const ROOT = process.cwd();
 const NEXT_BIN = path.join(ROOT, "node_modules", ".bin", "next");
-const BUILD_ID = path.join(ROOT, ".next", "BUILD_ID");
-const RUN_MARKER = path.join(ROOT, ".next", "fleetdeck-api-test-run");
+const DIST_DIR = path.join(ROOT, process.env.NEXT_DIST_DIR || ".next");
+const BUILD_ID = path.join(DIST_DIR, "BUILD_ID");
+const RUN_MARKER = path.join(DIST_DIR, "fleetdeck-api-test-run");
 /** Optional variables of lib/env that an empty value unsets. */
 const BLANKABLE = [
   "NEXTAUTH_SECRET",

@@ -1,4 +1,5 @@
-import type { InstanceRow } from "@/db/schema";
+import { and, eq, isNull } from "drizzle-orm";
+import { instances, type InstanceRow } from "@/db/schema";
 import { AppError } from "@/lib/errors";
 import { assertSigningSecret } from "@/lib/keys/signing-secret";
 import { chooseKeyToDeploy, type KeyToDeploy, type MintOutcome } from "@/lib/keys/choose-key";
@@ -8,7 +9,7 @@ import { waitForGatewayCredential } from "@/lib/machines/gateway-client";
 import { INSTANCE_METADATA_KEY } from "@/lib/machines/gateway-config";
 import { isMachineError, type Machine, type MachineConfig } from "@/lib/machines/types";
 import type { LifecycleDeps } from "./deps";
-import { updateUnderLease } from "./lease";
+import { updateUnderLease, updateUnderLeaseIf } from "./lease";
 import { buildMachineConfig, machineNameFor } from "./machine-config";
 import type { OperationContext, OperationResult } from "./operation";
 
@@ -37,7 +38,21 @@ export async function deployWithFreshKey(
   context.key = { source: key.source, keyId: key.keyId };
   await context.time("persist", () => persistKey(context, key, mint));
 
-  await context.setStep("updating_machine", { status: transitionalStatus });
+  // Last check before the machine sees the key: a pepper rotation (or another writer) may have
+  // committed since the key was chosen. Only the instances row is read, as the fallback rule requires.
+  const stillUsable = await updateUnderLeaseIf(
+    deps.db,
+    lease,
+    and(isNull(instances.keyRevokedAt), eq(instances.keyId, key.keyId)),
+    { status: transitionalStatus, leaseStep: "updating_machine" },
+  );
+  if (!stillUsable) {
+    throw new AppError(
+      "key_unavailable",
+      "The instance's API keys were revoked while this operation ran, so the chosen key is already dead. Nothing was deployed; try again to mint one under the new pepper.",
+      { reason: "revoked_during_operation" },
+    );
+  }
   context.machineTouched = true;
   const config = buildMachineConfig(row, key.token, deps);
   const machine = await context.time("machine", () => applyMachineConfig(context, config));
@@ -90,7 +105,12 @@ async function persistKey(context: OperationContext, key: KeyToDeploy, mint: Min
     await updateUnderLease(deps.db, lease, { keySource: "fallback" });
     return;
   }
-  const { revoked } = await storeMintedKey(mint.key, { db: deps.db, encryptionKey: deps.encryptionKey, now: deps.now });
+  const { revoked } = await storeMintedKey(mint.key, {
+    db: deps.db,
+    encryptionKey: deps.encryptionKey,
+    now: deps.now,
+    leaseToken: lease.token,
+  });
   if (revoked) {
     throw new AppError(
       "key_unavailable",
@@ -109,6 +129,7 @@ async function applyMachineConfig(context: OperationContext, config: MachineConf
   const { deps, lease } = context;
   const machineId = lease.row.machineId ?? (await findOrphanMachine(context))?.id;
   if (machineId) {
+    context.machineId = machineId;
     try {
       return await deps.machines.update(machineId, { config });
     } catch (error) {
@@ -116,6 +137,7 @@ async function applyMachineConfig(context: OperationContext, config: MachineConf
     }
   }
   const machine = await deps.machines.create({ name: machineNameFor(lease.instanceId), region: lease.row.region, config });
+  context.machineId = machine.id;
   await updateUnderLease(deps.db, lease, { machineId: machine.id, machineVersion: machine.version });
   return machine;
 }

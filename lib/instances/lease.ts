@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { and, eq, isNull, or, sql, lt } from "drizzle-orm";
+import { and, eq, inArray, isNull, lt, or, sql, type SQL } from "drizzle-orm";
+import type { PgColumn } from "drizzle-orm/pg-core";
 import type { Database } from "@/db";
 import { instances, type InstanceRow, type NewInstanceRow } from "@/db/schema";
 import { AppError } from "@/lib/errors";
@@ -24,9 +25,14 @@ export interface Lease {
   row: InstanceRow;
 }
 
-function leaseExpiry(ttlMs: number) {
+export function leaseExpiry(ttlMs: number) {
   // The database clock decides expiry, so replicas with skewed clocks agree on it.
   return sql`now() + ${ttlMs} * interval '1 millisecond'`;
+}
+
+/** No operation holds the instance: no lease, or the holder's lease ran out (it crashed). */
+export function leaseIsFree() {
+  return or(isNull(instances.leaseToken), lt(instances.leaseExpiresAt, sql`now()`));
 }
 
 /**
@@ -49,7 +55,7 @@ export async function acquireLease(
   const [row] = await db
     .update(instances)
     .set({ leaseToken: token, leaseOperation: input.operation, leaseStep: input.step ?? "queued", leaseExpiresAt: leaseExpiry(ttlMs) })
-    .where(and(scope, or(isNull(instances.leaseToken), lt(instances.leaseExpiresAt, sql`now()`))))
+    .where(and(scope, leaseIsFree()))
     .returning();
   if (row) return { instanceId: input.instanceId, token, operation: input.operation, ttlMs, row };
 
@@ -77,12 +83,81 @@ export async function updateUnderLease(
   const [row] = await db
     .update(instances)
     .set({ ...values, leaseExpiresAt: leaseExpiry(lease.ttlMs), updatedAt: new Date() })
-    .where(and(eq(instances.id, lease.instanceId), eq(instances.leaseToken, lease.token)))
+    .where(holdsLease(lease))
     .returning();
-  if (!row) {
-    throw new AppError("operation_in_progress", "This operation took too long and another one has taken over the instance.");
-  }
+  if (!row) throw lostLeaseError();
   return row;
+}
+
+/**
+ * Like updateUnderLease, but only when `condition` also holds on the row; undefined when it does
+ * not (while the lease is still held). Used to re-check facts other transactions may have changed
+ * since the operation read the row, at the last moment before acting on them.
+ */
+export async function updateUnderLeaseIf(
+  db: Database,
+  lease: Lease,
+  condition: SQL | undefined,
+  values: Partial<NewInstanceRow> & { leaseStep?: OperationStep },
+): Promise<InstanceRow | undefined> {
+  const [row] = await db
+    .update(instances)
+    .set({ ...values, leaseExpiresAt: leaseExpiry(lease.ttlMs), updatedAt: new Date() })
+    .where(and(holdsLease(lease), condition))
+    .returning();
+  if (row) return row;
+  const [held] = await db.select({ id: instances.id }).from(instances).where(holdsLease(lease)).limit(1);
+  if (!held) throw lostLeaseError();
+  return undefined;
+}
+
+/** The row is still this lease's (and the instance not destroyed). */
+export function holdsLease(lease: Pick<Lease, "instanceId" | "token">) {
+  return and(eq(instances.id, lease.instanceId), eq(instances.leaseToken, lease.token), isNull(instances.destroyedAt));
+}
+
+export function lostLeaseError(): AppError {
+  return new AppError("operation_in_progress", "This operation took too long and another one has taken over the instance.");
+}
+
+/**
+ * Extends the lease while a long step runs (the operation runner calls it on a timer). Returns
+ * false once the lease is no longer held, so the caller can stop.
+ */
+export async function renewLease(db: Database, lease: Lease): Promise<boolean> {
+  const renewed = await db
+    .update(instances)
+    .set({ leaseExpiresAt: leaseExpiry(lease.ttlMs) })
+    .where(holdsLease(lease))
+    .returning({ id: instances.id });
+  return renewed.length > 0;
+}
+
+/**
+ * Claims up to `limit` instances matching `where` for one operation each, in one transaction:
+ * `FOR UPDATE SKIP LOCKED` keeps racing replicas off each other's picks, and every claimed row
+ * gets a lease of its own. Rows already leased are never claimed.
+ */
+export async function claimLeases(
+  db: Database,
+  input: { where: SQL | undefined; orderBy: SQL | PgColumn; limit: number; operation: LifecycleOperation; ttlMs: number },
+): Promise<Lease[]> {
+  const rows = await db.transaction(async (tx) => {
+    const due = await tx
+      .select({ id: instances.id })
+      .from(instances)
+      .where(and(input.where, isNull(instances.destroyedAt), leaseIsFree()))
+      .orderBy(input.orderBy)
+      .limit(input.limit)
+      .for("update", { skipLocked: true });
+    if (due.length === 0) return [];
+    return tx
+      .update(instances)
+      .set({ leaseToken: sql`gen_random_uuid()`, leaseOperation: input.operation, leaseStep: "queued", leaseExpiresAt: leaseExpiry(input.ttlMs) })
+      .where(inArray(instances.id, due.map((row) => row.id)))
+      .returning();
+  });
+  return rows.map((row) => ({ instanceId: row.id, token: row.leaseToken!, operation: input.operation, ttlMs: input.ttlMs, row }));
 }
 
 /**

@@ -4,7 +4,7 @@ import { AppError, isAppError } from "@/lib/errors";
 import { logger } from "@/lib/logger";
 import { isMachineError, type MachineError } from "@/lib/machines/types";
 import type { LifecycleDeps } from "./deps";
-import { acquireLease, releaseLease, updateUnderLease, type Lease, type LifecycleOperation, type OperationStep } from "./lease";
+import { acquireLease, lostLeaseError, releaseLease, renewLease, updateUnderLease, type Lease, type LifecycleOperation, type OperationStep } from "./lease";
 import { statusFromMachineState } from "./machine-status";
 
 /** Where an operation's time went, recorded on its audit event (and read by the benchmark). */
@@ -17,6 +17,8 @@ export interface OperationContext {
   timings: StepTimings;
   /** Set once a machine call has been made: failures after it re-read the machine's real state. */
   machineTouched: boolean;
+  /** The instance's machine as this operation knows it (set as soon as one is created). */
+  machineId: string | null;
   /** Key facts for the audit event, filled in as soon as they are known. */
   key: { source?: KeySource; keyId?: string };
   /** Extra values written with the lease release when the operation fails (e.g. retry backoff). */
@@ -71,6 +73,7 @@ export async function runOperation(
     actor: input.actor,
     timings: {},
     machineTouched: false,
+    machineId: lease.row.machineId,
     key: {},
     failureValues: {},
     setStep: (step, values = {}) => updateUnderLease(deps.db, lease, { ...values, leaseStep: step }),
@@ -90,10 +93,18 @@ export async function runOperation(
     action: input.operation,
   };
 
+  // A step may run longer than the lease (slow provider, retries): keep renewing it meanwhile, so
+  // only a crashed replica's lease ever expires.
+  const heartbeat = setInterval(() => {
+    renewLease(deps.db, lease).catch(() => {});
+  }, Math.max(1_000, lease.ttlMs / 3));
+  heartbeat.unref();
+
   try {
     const result = await body(context);
     const now = deps.now();
     const row = await releaseLease(deps.db, lease, { ...result.values, lastActivityAt: now });
+    if (!row) throw lostLeaseError();
     await recordInstanceEvent(deps.db, {
       ...event,
       outcome: result.outcome ?? "success",
@@ -102,7 +113,6 @@ export async function runOperation(
       durationMs: performance.now() - started,
       details: { timings: roundTimings(context.timings), ...result.details },
     });
-    if (!row) throw lostLease();
     return row;
   } catch (thrown) {
     const error = toAppError(thrown);
@@ -125,12 +135,14 @@ export async function runOperation(
       details: { timings: roundTimings(context.timings), ...(error.details ?? {}) },
     }).catch((eventError: unknown) => logger.error("could not record an operation event", { instanceId: lease.instanceId, error: eventError }));
     throw error;
+  } finally {
+    clearInterval(heartbeat);
   }
 }
 
 /** After a failed machine step: what the provider says the machine is doing now. */
 async function observedStatus(context: OperationContext): Promise<InstanceStatus> {
-  const machineId = context.lease.row.machineId;
+  const machineId = context.machineId;
   if (!machineId) return "failed";
   try {
     const machine = await context.deps.machines.get(machineId);
@@ -156,10 +168,6 @@ function machineAppError(error: MachineError): AppError {
     upstream: "The machine provider reported an error",
   };
   return new AppError("machine_error", `${prefix[error.kind]}: ${error.message}`, { machineErrorKind: error.kind });
-}
-
-function lostLease(): AppError {
-  return new AppError("operation_in_progress", "This operation took too long and another one has taken over the instance.");
 }
 
 function roundTimings(timings: StepTimings): Record<string, number> {

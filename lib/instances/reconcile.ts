@@ -1,9 +1,10 @@
-import { and, asc, eq, isNotNull, isNull, lt, or, sql } from "drizzle-orm";
+import { and, eq, isNotNull, isNull, lt, or, sql } from "drizzle-orm";
 import type { InstanceRow } from "@/db/schema";
 import { instances } from "@/db/schema";
 import { recordInstanceEvent } from "@/lib/audit/events";
 import { isMachineError, MachineError } from "@/lib/machines/types";
 import type { LifecycleDeps } from "./deps";
+import { leaseIsFree } from "./lease";
 import { statusFromMachineState } from "./machine-status";
 
 /**
@@ -46,7 +47,7 @@ export async function reconcileInstance(row: InstanceRow, deps: LifecycleDeps): 
       and(
         eq(instances.id, row.id),
         eq(instances.status, row.status),
-        or(isNull(instances.leaseToken), lt(instances.leaseExpiresAt, sql`now()`)),
+        leaseIsFree(),
       ),
     )
     .returning();
@@ -81,11 +82,12 @@ export async function reconcileStaleInstances(
       and(
         isNotNull(instances.machineId),
         isNull(instances.destroyedAt),
-        isNull(instances.leaseToken),
+        leaseIsFree(),
         or(isNull(instances.statusCheckedAt), lt(instances.statusCheckedAt, cutoff)),
       ),
     )
-    .orderBy(asc(instances.statusCheckedAt))
+    // Never-checked rows first, then the longest unchecked.
+    .orderBy(sql`${instances.statusCheckedAt} asc nulls first`)
     .limit(options.limit ?? 100);
   let changed = 0;
   for (const row of stale) {

@@ -1,5 +1,5 @@
-import { and, asc, eq, inArray, isNotNull, isNull, lt, lte, ne, or, sql } from "drizzle-orm";
-import { instances, type InstanceRow } from "@/db/schema";
+import { and, asc, eq, isNotNull, isNull, lte, ne, or } from "drizzle-orm";
+import { instances } from "@/db/schema";
 import type { Actor } from "@/lib/audit/events";
 import { AppError } from "@/lib/errors";
 import { getEnv } from "@/lib/env";
@@ -9,8 +9,9 @@ import { gatewayTokenFor } from "@/lib/machines/gateway-token";
 import { pushKeyToGateway } from "@/lib/machines/gateway-client";
 import type { LifecycleDeps } from "./deps";
 import { requireSigningSecret } from "./deploy";
-import type { Lease } from "./lease";
+import { claimLeases } from "./lease";
 import { buildMachineConfig } from "./machine-config";
+import { reconcileStaleInstances } from "./reconcile";
 import { runOperation, toAppError, type OperationContext, type OperationResult } from "./operation";
 
 const SCHEDULER: Actor = { type: "scheduler", id: "refresh-keys" };
@@ -23,6 +24,8 @@ export function refreshBackoffMs(attempt: number, random: () => number = Math.ra
 }
 
 export interface RefreshSummary {
+  /** Instances whose status was corrected from the provider before looking for due keys. */
+  reconciled: number;
   claimed: number;
   refreshed: number;
   failed: number;
@@ -39,7 +42,7 @@ export interface RefreshOptions {
 }
 
 /**
- * One scheduler pass: claims running instances whose deployed key expires within the threshold,
+ * One scheduler pass: reconciles instances not checked for a while, then claims running instances whose deployed key expires within the threshold,
  * was revoked by a pepper rotation, or is not the latest minted one, and refreshes each (see
  * refreshInstanceKey). Claims use `FOR UPDATE SKIP LOCKED` and take each instance's operation
  * lease in the same transaction, so replicas running passes at the same time never pick the same
@@ -49,68 +52,58 @@ export interface RefreshOptions {
 export async function refreshDueInstances(options: RefreshOptions, deps: LifecycleDeps): Promise<RefreshSummary> {
   requireSigningSecret(deps);
   const thresholdHours = options.thresholdHours ?? getEnv().PROACTIVE_REFRESH_THRESHOLD_HOURS;
-  const leases = await claimDueInstances(deps, { limit: options.limit ?? 50, thresholdHours });
-  const summary: RefreshSummary = { claimed: leases.length, refreshed: 0, failed: 0, results: [] };
+  const limit = options.limit ?? 50;
+  const concurrency = Math.max(1, options.concurrency ?? 4);
+  // Reconcile first: an instance left in a transitional status (a crashed replica, a failed
+  // release) is running in truth and must not drop out of the refresh forever.
+  const { changed } = await reconcileStaleInstances({ limit: Math.max(limit, 100) }, deps);
+  const summary: RefreshSummary = { reconciled: changed, claimed: 0, refreshed: 0, failed: 0, results: [] };
 
-  const queue = [...leases];
-  const worker = async () => {
-    for (let lease = queue.shift(); lease; lease = queue.shift()) {
-      try {
-        const row = await runOperation({ instanceId: lease.instanceId, operation: "refresh", actor: SCHEDULER }, deps, refreshInstanceKey, {
-          claimedLease: lease,
-        });
-        summary.refreshed++;
-        summary.results.push({ instanceId: row.id, outcome: "refreshed", keyId: row.deployedKeyId ?? undefined });
-      } catch (error) {
-        summary.failed++;
-        summary.results.push({ instanceId: lease.instanceId, outcome: "failed", errorCode: toAppError(error).code });
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 4) }, worker));
+  // Claim only as many as run at once, so no claimed lease waits in a queue while it ages. A
+  // refreshed or failed instance is no longer due (failures back off), so the loop ends.
+  while (summary.claimed < limit) {
+    const batch = await claimLeases(deps.db, {
+      where: dueForRefresh(deps.now(), thresholdHours),
+      orderBy: asc(instances.deployedKeyExpiresAt),
+      limit: Math.min(concurrency, limit - summary.claimed),
+      operation: "refresh",
+      ttlMs: deps.timeouts.leaseMs,
+    });
+    if (batch.length === 0) break;
+    summary.claimed += batch.length;
+    await Promise.all(
+      batch.map(async (lease) => {
+        try {
+          const row = await runOperation({ instanceId: lease.instanceId, operation: "refresh", actor: SCHEDULER }, deps, refreshInstanceKey, {
+            claimedLease: lease,
+          });
+          summary.refreshed++;
+          summary.results.push({ instanceId: row.id, outcome: "refreshed", keyId: row.deployedKeyId ?? undefined });
+        } catch (error) {
+          summary.failed++;
+          summary.results.push({ instanceId: lease.instanceId, outcome: "failed", errorCode: toAppError(error).code });
+        }
+      }),
+    );
+  }
   return summary;
 }
 
-async function claimDueInstances(deps: LifecycleDeps, options: { limit: number; thresholdHours: number }): Promise<Lease[]> {
-  const now = deps.now();
-  const horizon = new Date(now.getTime() + options.thresholdHours * HOUR_MS);
-  const ttlMs = deps.timeouts.leaseMs;
-  const rows = await deps.db.transaction(async (tx) => {
-    const due = await tx
-      .select({ id: instances.id })
-      .from(instances)
-      .where(
-        and(
-          eq(instances.status, "running"),
-          isNull(instances.destroyedAt),
-          isNotNull(instances.machineId),
-          or(isNull(instances.leaseToken), lt(instances.leaseExpiresAt, sql`now()`)),
-          or(isNull(instances.nextRefreshAttemptAt), lte(instances.nextRefreshAttemptAt, now)),
-          or(
-            isNull(instances.deployedKeyExpiresAt),
-            lte(instances.deployedKeyExpiresAt, horizon),
-            isNotNull(instances.keyRevokedAt),
-            isNull(instances.deployedKeyId),
-            ne(instances.deployedKeyId, instances.keyId),
-          ),
-        ),
-      )
-      .orderBy(asc(instances.deployedKeyExpiresAt))
-      .limit(options.limit)
-      .for("update", { skipLocked: true });
-    if (due.length === 0) return [];
-    return tx
-      .update(instances)
-      .set({
-        leaseToken: sql`gen_random_uuid()`,
-        leaseOperation: "refresh",
-        leaseStep: "queued",
-        leaseExpiresAt: sql`now() + ${ttlMs} * interval '1 millisecond'`,
-      })
-      .where(inArray(instances.id, due.map((row) => row.id)))
-      .returning();
-  });
-  return rows.map((row: InstanceRow) => ({ instanceId: row.id, token: row.leaseToken!, operation: "refresh", ttlMs, row }));
+/** Running instances whose deployed key expires within the threshold, was revoked, or is not the latest. */
+function dueForRefresh(now: Date, thresholdHours: number) {
+  const horizon = new Date(now.getTime() + thresholdHours * HOUR_MS);
+  return and(
+    eq(instances.status, "running"),
+    isNotNull(instances.machineId),
+    or(isNull(instances.nextRefreshAttemptAt), lte(instances.nextRefreshAttemptAt, now)),
+    or(
+      isNull(instances.deployedKeyExpiresAt),
+      lte(instances.deployedKeyExpiresAt, horizon),
+      isNotNull(instances.keyRevokedAt),
+      isNull(instances.deployedKeyId),
+      ne(instances.deployedKeyId, instances.keyId),
+    ),
+  );
 }
 
 /**
@@ -138,7 +131,7 @@ async function refreshInstanceKey(context: OperationContext): Promise<OperationR
   );
   context.key = { source: "minted", keyId: minted.keyId };
   const { revoked } = await context.time("persist", () =>
-    storeMintedKey(minted, { db: deps.db, encryptionKey: deps.encryptionKey, now: deps.now }),
+    storeMintedKey(minted, { db: deps.db, encryptionKey: deps.encryptionKey, now: deps.now, leaseToken: lease.token }),
   );
   if (revoked) throw new AppError("key_unavailable", "The owner's keys were revoked during the refresh; the next pass mints again.");
 

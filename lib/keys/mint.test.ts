@@ -111,7 +111,10 @@ describe.each(realPostgresDrivers())("mintApiKey timeout on %s with the users ta
             and (state <> 'idle' or wait_event_type = 'Lock')`,
       );
       expect(activity.rows).toEqual([]);
-      const waitingLocks = await locker.query("select 1 from pg_locks where not granted");
+      // Other suites may be running on the same server: only this database's locks are ours.
+      const waitingLocks = await locker.query(
+        "select 1 from pg_locks where not granted and database = (select oid from pg_database where datname = current_database())",
+      );
       expect(waitingLocks.rows).toEqual([]);
     } finally {
       await locker.query("rollback");

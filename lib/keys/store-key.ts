@@ -1,4 +1,4 @@
-import { and, eq } from "drizzle-orm";
+import { and, eq, isNull } from "drizzle-orm";
 import type { Database } from "@/db";
 import { instances, users } from "@/db/schema";
 import { AppError } from "@/lib/errors";
@@ -10,6 +10,11 @@ export interface StoreMintedKeyDeps {
   db: Database;
   encryptionKey: Buffer;
   now?: () => Date;
+  /**
+   * The caller's operation lease: the key is written only while that lease is still held and the
+   * instance is not destroyed, so an operation that lost its lease can never overwrite a newer key.
+   */
+  leaseToken?: string;
 }
 
 /**
@@ -37,7 +42,7 @@ export async function storeMintedKey(key: MintedApiKey, deps: StoreMintedKeyDeps
 
     const revoked = pepperFingerprint(owner.pepper) !== key.pepperFingerprint;
     const now = deps.now?.() ?? new Date();
-    await tx
+    const written = await tx
       .update(instances)
       .set({
         encryptedKey,
@@ -49,7 +54,17 @@ export async function storeMintedKey(key: MintedApiKey, deps: StoreMintedKeyDeps
         keyRevokedAt: revoked ? now : null,
         updatedAt: now,
       })
-      .where(eq(instances.id, key.instanceId));
+      .where(
+        and(
+          eq(instances.id, key.instanceId),
+          isNull(instances.destroyedAt),
+          deps.leaseToken ? eq(instances.leaseToken, deps.leaseToken) : undefined,
+        ),
+      )
+      .returning({ id: instances.id });
+    if (written.length === 0) {
+      throw new AppError("operation_in_progress", "Another operation has taken over the instance; this key was not stored.");
+    }
     return { revoked };
   });
 }

@@ -117,6 +117,7 @@ export const instanceEventListSchema = z.strictObject({ events: z.array(instance
 
 export const refreshSummarySchema = z
   .strictObject({
+    reconciled: z.number().int(),
     claimed: z.number().int(),
     refreshed: z.number().int(),
     failed: z.number().int(),

@@ -1,6 +1,5 @@
 import { getEnv } from "@/lib/env";
 import { getLifecycleDeps } from "@/lib/instances/deps";
-import { reconcileStaleInstances } from "@/lib/instances/reconcile";
 import { refreshDueInstances } from "@/lib/instances/refresh";
 import { logger } from "@/lib/logger";
 
@@ -23,10 +22,9 @@ export function startBackgroundScheduler(): void {
     running = true;
     try {
       const deps = await getLifecycleDeps();
-      const refresh = await refreshDueInstances({}, deps);
-      const reconcile = await reconcileStaleInstances({}, deps);
-      if (refresh.claimed > 0 || reconcile.changed > 0) {
-        logger.info("scheduler pass", { refreshed: refresh.refreshed, failed: refresh.failed, reconciled: reconcile.changed });
+      const pass = await refreshDueInstances({}, deps);
+      if (pass.claimed > 0 || pass.reconciled > 0) {
+        logger.info("scheduler pass", { refreshed: pass.refreshed, failed: pass.failed, reconciled: pass.reconciled });
       }
     } catch (error) {
       logger.warn("scheduler pass failed", { error });

@@ -11,7 +11,15 @@ export function redact(value: unknown, depth = 0): unknown {
   if (depth > 6) return "[depth]";
   if (typeof value === "string") return value.replace(JWT_SHAPE, "[redacted-jwt]");
   if (value instanceof Error) {
-    return { name: value.name, message: redact(value.message, depth + 1), code: (value as { code?: unknown }).code };
+    // Query errors (drizzle's DrizzleQueryError) spell out the statement's parameters, which can
+    // include key ciphertext or a pepper: keep the statement and the SQLSTATE, drop the values.
+    const message = value.message.replace(/\nparams:[\s\S]*$/, "\nparams: [redacted]");
+    const cause = value.cause instanceof Error ? value.cause : undefined;
+    return {
+      name: value.name,
+      message: redact(message, depth + 1),
+      code: (value as { code?: unknown }).code ?? (cause as { code?: unknown } | undefined)?.code,
+    };
   }
   if (Array.isArray(value)) return value.map((item) => redact(item, depth + 1));
   if (value && typeof value === "object") {

@@ -15,9 +15,18 @@ function messageFor(code: string | null | undefined): string | undefined {
   return MESSAGES[code] ?? "Sign-in failed. Please try again.";
 }
 
-/** Only same-site paths are followed after sign-in, so the form cannot be used as an open redirect. */
-function safeCallback(url: string | undefined): string {
-  return url && url.startsWith("/") && !url.startsWith("//") ? url : "/dashboard";
+/**
+ * Only same-origin paths are followed after sign-in, so the form cannot be used as an open
+ * redirect. The URL is resolved the way the browser will (`/\evil`, tabs and all) before checking.
+ */
+export function safeCallback(url: string | undefined, origin = typeof window === "undefined" ? "http://localhost" : window.location.origin): string {
+  if (!url) return "/dashboard";
+  try {
+    const resolved = new URL(url, origin);
+    return resolved.origin === origin ? `${resolved.pathname}${resolved.search}${resolved.hash}` : "/dashboard";
+  } catch {
+    return "/dashboard";
+  }
 }
 
 export function SignInForm({ callbackUrl, initialError, githubEnabled }: {

@@ -65,3 +65,12 @@ describe.each(testDrivers())("credentials sign-in on %s", (driver) => {
     expect(await isSignInThrottled(database.db, "fresh@example.com", "203.0.113.8")).toBe(false);
   });
 });
+
+describe("clientIp", () => {
+  it("trusts only the hop our proxy appended, not what the client put first", async () => {
+    const { clientIp } = await import("./options");
+    expect(clientIp({ "x-forwarded-for": "203.0.113.9, 198.51.100.4" })).toBe("198.51.100.4");
+    expect(clientIp({ "x-real-ip": "198.51.100.5" })).toBe("198.51.100.5");
+    expect(clientIp(undefined)).toBeUndefined();
+  });
+});

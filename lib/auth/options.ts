@@ -15,11 +15,16 @@ export const TOO_MANY_ATTEMPTS = "TooManyAttempts";
 
 type RequestHeaders = Record<string, string | string[] | undefined> | undefined;
 
-function clientIp(headers: RequestHeaders): string | undefined {
+/**
+ * The client address as our load balancer saw it: the LAST X-Forwarded-For entry, the one the
+ * proxy in front of us appended. Earlier entries are whatever the client sent, so trusting them
+ * would let an attacker pick a fresh "IP" for every guess.
+ */
+export function clientIp(headers: RequestHeaders): string | undefined {
   const forwarded = headers?.["x-forwarded-for"];
-  const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(",")[0]?.trim();
+  const last = (Array.isArray(forwarded) ? forwarded.at(-1) : forwarded)?.split(",").at(-1)?.trim();
   const realIp = headers?.["x-real-ip"];
-  return first || (Array.isArray(realIp) ? realIp[0] : realIp) || undefined;
+  return last || (Array.isArray(realIp) ? realIp[0] : realIp) || undefined;
 }
 
 /**
@@ -66,6 +71,14 @@ export function buildAuthOptions(): NextAuthOptions {
         : []),
     ],
     callbacks: {
+      async signIn({ account, user }) {
+        if (account?.provider !== "github") return true;
+        // Never attach a GitHub login to an existing password or admin account just because the
+        // email matches: that would hand the account to whoever controls that GitHub email.
+        if (!user.email) return false;
+        const existing = await getUserByEmail(await getDb(), user.email);
+        return !existing || (existing.passwordHash === null && existing.role === "user");
+      },
       async jwt({ token, user, account }) {
         if (account?.provider === "github") {
           // OAuth users get a row of their own (no password); the token carries our id, not GitHub's.

@@ -16,7 +16,7 @@ export interface DatabaseHandle {
    * Subscribes to a Postgres NOTIFY channel on a dedicated connection (pepper-cache
    * invalidation across replicas). Resolves to an unsubscribe function.
    */
-  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+  listen(channel: string, onPayload: (payload: string) => void, onLost?: () => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -69,6 +69,7 @@ async function openPglite(dataDir: string): Promise<DatabaseHandle> {
   return {
     db,
     driver: "pglite",
+    // An embedded database has no connection to lose, so `onLost` never fires.
     async listen(channel, onPayload) {
       const unlisten = await client.listen(channel, onPayload);
       return async () => unlisten();
@@ -87,7 +88,7 @@ async function openPostgres(url: string): Promise<DatabaseHandle> {
   return {
     db,
     driver: "postgres",
-    listen: (channel, onPayload) => listenOn(new pg.Client({ connectionString: url }), channel, onPayload),
+    listen: (channel, onPayload, onLost) => listenOn(new pg.Client({ connectionString: url }), channel, onPayload, onLost),
     close: () => pool.end(),
   };
 }
@@ -113,7 +114,7 @@ async function openNeon(
   return {
     db,
     driver: "neon",
-    listen: (channel, onPayload) => listenOn(new neon.Client({ connectionString: url }), channel, onPayload),
+    listen: (channel, onPayload, onLost) => listenOn(new neon.Client({ connectionString: url }), channel, onPayload, onLost),
     close: () => pool.end(),
   };
 }
@@ -124,18 +125,37 @@ interface ListenClient {
   query(text: string): Promise<unknown>;
   end(): Promise<void>;
   on(event: "error", listener: (error: Error) => void): unknown;
+  on(event: "end", listener: () => void): unknown;
   on(event: "notification", listener: (message: { channel: string; payload?: string }) => void): unknown;
 }
 
-/** LISTEN on a dedicated connection (a pooled one would be handed to other queries). */
-async function listenOn(client: ListenClient, channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>> {
-  client.on("error", () => {});
+/**
+ * LISTEN on a dedicated connection (a pooled one would be handed to other queries). When that
+ * connection fails or closes without being asked to, `onLost` is called once: notifications may
+ * have been missed, so the subscriber must stop trusting what it cached and subscribe again.
+ */
+async function listenOn(
+  client: ListenClient,
+  channel: string,
+  onPayload: (payload: string) => void,
+  onLost?: () => void,
+): Promise<() => Promise<void>> {
+  let closing = false;
+  let lost = false;
+  const markLost = () => {
+    if (closing || lost) return;
+    lost = true;
+    onLost?.();
+  };
+  client.on("error", markLost);
+  client.on("end", markLost);
   await client.connect();
   client.on("notification", (message) => {
     if (message.channel === channel) onPayload(message.payload ?? "");
   });
   await client.query(`LISTEN ${quoteIdentifier(channel)}`);
   return async () => {
+    closing = true;
     await client.end().catch(() => {});
   };
 }

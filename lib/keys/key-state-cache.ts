@@ -71,6 +71,8 @@ export class KeyStateCache {
   readonly #instances: LoadingCache<InstanceKeyState | null>;
   readonly #verified: LruMap<string, VerifiedKey>;
   #verifiedUnder: { secret: string; env: string | undefined } | undefined;
+  /** The invalidation subscription was lost: nothing cached can be trusted until it is back. */
+  #unsubscribed = false;
 
   constructor(source: KeyStateSource, options: KeyStateCacheOptions = {}) {
     const settings = {
@@ -84,10 +86,12 @@ export class KeyStateCache {
   }
 
   currentPepper(userId: string): Promise<string | null> {
+    if (this.#unsubscribed) this.#peppers.invalidate(userId);
     return this.#peppers.get(userId);
   }
 
   instanceState(instanceId: string): Promise<InstanceKeyState | null> {
+    if (this.#unsubscribed) this.#instances.invalidate(instanceId);
     return this.#instances.get(instanceId);
   }
 
@@ -127,12 +131,35 @@ export class KeyStateCache {
    * everything cached so far (it may predate the subscription). Resolves to an unsubscribe function.
    */
   async listen(handle: Pick<DatabaseHandle, "listen">): Promise<() => Promise<void>> {
-    const unlisten = await handle.listen(KEY_STATE_CHANNEL, (payload) => {
-      const change = decodeKeyStateChange(payload);
-      if (change) this.invalidate(change);
-      else this.invalidateAll();
-    });
-    this.invalidateAll();
-    return unlisten;
+    let stopped = false;
+    let unlisten: () => Promise<void> = async () => {};
+    const subscribe = async (): Promise<void> => {
+      unlisten = await handle.listen(
+        KEY_STATE_CHANNEL,
+        (payload) => {
+          const change = decodeKeyStateChange(payload);
+          if (change) this.invalidate(change);
+          else this.invalidateAll();
+        },
+        () => {
+          // Notifications may have been missed: read through to Postgres until subscribed again.
+          this.#unsubscribed = true;
+          this.invalidateAll();
+          void resubscribe(500);
+        },
+      );
+      this.#unsubscribed = false;
+      this.invalidateAll();
+    };
+    const resubscribe = async (delayMs: number): Promise<void> => {
+      await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
+      if (stopped) return;
+      await subscribe().catch(() => resubscribe(Math.min(delayMs * 2, 30_000)));
+    };
+    await subscribe();
+    return async () => {
+      stopped = true;
+      await unlisten();
+    };
   }
 }

@@ -1,7 +1,7 @@
 import type { LifecycleDeps } from "@/lib/instances/deps";
 import type { InstanceDto } from "@/lib/instances/dto";
 import { provisionInstance, type ProvisionDeps } from "@/lib/instances/provision";
-import { presentInstance } from "@/lib/http/instances";
+import { presentInstance } from "@/lib/instances/present";
 import type { PlatformProvisionBody } from "./schemas";
 import { runIdempotently } from "./idempotency";
 

@@ -2,7 +2,7 @@
 import { getLifecycleDeps, stopInstance } from "@/lib/instances";
 import { readJsonBody } from "@/lib/http/body";
 import { methodNotAllowed, withInternalAuth } from "@/lib/http/handlers";
-import { presentInstance } from "@/lib/http/instances";
+import { presentInstance } from "@/lib/instances/present";
 import { emptyBodySchema, instanceIdParam } from "@/lib/http/request";
 import { jsonResponse } from "@/lib/http/responses";
 

@@ -1,8 +1,8 @@
 import type { InstanceRow } from "@/db/schema";
-import type { LifecycleDeps } from "@/lib/instances/deps";
-import { toInstanceDto, type InstanceDto } from "@/lib/instances/dto";
-import { listInstancesForUser } from "@/lib/instances/queries";
-import { currentPepperFingerprint } from "@/lib/instances/status";
+import type { LifecycleDeps } from "./deps";
+import { toInstanceDto, type InstanceDto } from "./dto";
+import { listInstancesForUser } from "./queries";
+import { currentPepperFingerprint } from "./status";
 
 /** The instance as API callers see it (status and key metadata, never the key), health as of now. */
 export async function presentInstance(row: InstanceRow, deps: Pick<LifecycleDeps, "db" | "now">): Promise<InstanceDto> {

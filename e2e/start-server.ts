@@ -11,6 +11,7 @@ import path from "node:path";
 import { openDatabase } from "@/db/client";
 import { applyMigrations } from "@/db/migrate";
 import { upsertUser } from "@/lib/users/users";
+import { seedAdminFixtures } from "./admin-fixtures";
 import { E2E_BASE_URL, E2E_PORT, e2eUsers } from "./fixtures";
 
 async function main() {
@@ -21,6 +22,7 @@ async function main() {
   await upsertUser(handle.db, e2eUsers.user);
   await upsertUser(handle.db, e2eUsers.other);
   await upsertUser(handle.db, { ...e2eUsers.admin, role: "admin" });
+  await seedAdminFixtures(handle.db);
   await handle.close();
 
   const env = {

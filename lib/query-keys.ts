@@ -15,3 +15,14 @@ export const accountKeys = {
   all: ["account"] as const,
   revokeKeys: () => [...accountKeys.all, "revoke-keys"] as const,
 };
+
+/**
+ * The admin views. Admin lifecycle operations live under `instanceKeys.operations()`, so the shared
+ * instance components (OperationProgress) follow them exactly like the owner's own operations.
+ */
+export const adminKeys = {
+  all: ["admin"] as const,
+  instance: (id: string) => [...adminKeys.all, "instance", id] as const,
+  operations: () => [...instanceKeys.operations(), "admin"] as const,
+  bulkTargets: () => [...adminKeys.all, "bulk-targets"] as const,
+};

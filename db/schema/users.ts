@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { sql } from "drizzle-orm";
 import { index, integer, pgEnum, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
 
 /** A fresh pepper: 24 random bytes, hex. Used for new users and for every rotation. */
@@ -25,7 +26,11 @@ export const users = pgTable(
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
   },
-  (table) => [index("users_created_at_idx").on(table.createdAt)],
+  (table) => [
+    index("users_created_at_idx").on(table.createdAt),
+    // Admin owner-email search is a case-insensitive prefix match; text_pattern_ops serves LIKE 'x%'.
+    index("users_email_search_idx").using("btree", sql`lower(${table.email}) text_pattern_ops`),
+  ],
 );
 
 /**

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { keyHealthValues } from "@/lib/instances/schemas";
 
-export const fleetSortValues = ["deployedKeyExpiresAt", "keyExpiresAt", "lastActivityAt", "status"] as const;
+export const fleetSortValues = ["deployedKeyExpiresAt", "keyExpiresAt", "lastActivityAt", "status", "owner"] as const;
 export type FleetSort = (typeof fleetSortValues)[number];
 
 /** The lifecycle states (db/schema/instances.ts; lib/admin/fleet.ts checks at compile time that they match). */
@@ -16,6 +16,8 @@ export const instanceStatusValues = [
   "destroyed",
   "failed",
 ] as const;
+
+export const OWNER_SEARCH_MAX_LENGTH = 254;
 
 /** Query of `GET /api/admin/instances`. `keyHealth` and `status` repeat or take comma-separated values. */
 export const fleetQuerySchema = z.strictObject({
@@ -35,7 +37,18 @@ export const fleetQuerySchema = z.strictObject({
     .toLowerCase()
     .optional()
     .meta({ description: "Only the instances of the user with this email address." }),
-  sort: z.enum(fleetSortValues).default("deployedKeyExpiresAt").meta({ description: "Sort column (ties broken by id)." }),
+  ownerSearch: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .min(1)
+    .max(OWNER_SEARCH_MAX_LENGTH)
+    .optional()
+    .meta({ description: "Only the instances of users whose email address starts with this text (case-insensitive)." }),
+  sort: z
+    .enum(fleetSortValues)
+    .default("deployedKeyExpiresAt")
+    .meta({ description: "Sort column (ties broken by id). `owner` sorts by the owner's email address." }),
   order: z.enum(["asc", "desc"]).default("asc"),
   limit: z.coerce.number().int().min(1).max(100).default(50),
   cursor: z
@@ -51,3 +64,11 @@ export type FleetQuery = z.infer<typeof fleetQuerySchema>;
 export const instanceEventsQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(200).default(50),
 });
+
+/** The filters of a fleet query, without sort or paging: what a bulk operation over "all matching" resolves. */
+export const fleetFilterSchema = fleetQuerySchema.pick({ keyHealth: true, status: true, owner: true, ownerSearch: true });
+export type FleetFilter = z.infer<typeof fleetFilterSchema>;
+
+/** Bulk redeploy: at most this many instances per run, this many at a time. */
+export const BULK_REDEPLOY_MAX = 500;
+export const BULK_REDEPLOY_CONCURRENCY = 4;

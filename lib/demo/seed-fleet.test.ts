@@ -4,6 +4,7 @@ import { instances, users } from "@/db/schema";
 import { queryRows } from "@/db/client";
 import { createTestDatabase, type TestDatabase } from "@/db/testing";
 import { computeKeyHealth } from "@/lib/instances/key-health";
+import { pepperFingerprint } from "@/lib/keys/fingerprints";
 import { seedFleet } from "./seed-fleet";
 
 describe("seedFleet", () => {
@@ -26,9 +27,16 @@ describe("seedFleet", () => {
     const statuses = await queryRows<{ status: string }>(database.db, sql`select distinct status from instances`);
     expect(statuses.map((row) => row.status).sort()).toEqual(["failed", "provisioned", "running", "stopped"]);
     const rows = await database.db.select().from(instances);
-    const health = new Set(rows.map((row) => computeKeyHealth(row, null, new Date())));
+    const owners = await database.db.select().from(users);
+    const fingerprints = new Map(owners.map((owner) => [owner.id, pepperFingerprint(owner.apiTokenPepper)]));
+    const now = new Date();
+    const health = rows.map((row) => computeKeyHealth(row, fingerprints.get(row.ownerId)!, now));
     for (const bucket of ["ok", "expiring", "critical", "expired", "revoked", "unknown", "undeployed"]) {
       expect(health).toContain(bucket);
     }
+    // Keys are minted under the owner's current pepper unless a rotation revoked them: a few, not most.
+    const revoked = health.filter((value) => value === "revoked").length;
+    expect(revoked / rows.length).toBeLessThan(0.06);
+    expect(health.filter((value) => value === "ok").length / rows.length).toBeGreaterThan(0.5);
   });
 });

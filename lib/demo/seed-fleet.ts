@@ -36,7 +36,10 @@ export async function seedFleet(db: Database, options: SeedFleetOptions): Promis
       from generate_series(1, ${userCount}) as n`);
     await tx.execute(sql`
       with owners as (
-        select id, row_number() over (order by id) as rn
+        -- The owner's current pepper fingerprint (the SQL twin of pepperFingerprint()), so keys
+        -- count as minted under the current pepper unless the spread below revokes them.
+        select id, row_number() over (order by id) as rn,
+               'pf_' || left(encode(sha256(convert_to('fleetdeck-pepper:' || api_token_pepper, 'UTF8')), 'hex'), 12) as pepper_fingerprint
         from users where email like ${`fleet-${runId}-%`}
       ),
       spread as (
@@ -62,8 +65,11 @@ export async function seedFleet(db: Database, options: SeedFleetOptions): Promis
              e.expires_at,
              e.expires_at - interval '30 days',
              case when s.r_status < 0.95 then (case when s.r_key < 0.1 then 'fallback' else 'minted' end)::key_source end,
-             case when s.r_status < 0.95 then 'pf_' || substr(md5('p' || s.n), 1, 12) end,
-             case when s.r_key > 0.97 then now() - (random() * interval '5 days') end,
+             -- Revoked keys were minted under a pepper that a rotation has since replaced.
+             case when s.r_status >= 0.95 then null
+                  when s.r_key > 0.97 then 'pf_' || substr(md5('p' || s.n), 1, 12)
+                  else o.pepper_fingerprint end,
+             case when s.r_status < 0.95 and s.r_key > 0.97 then now() - (random() * interval '5 days') end,
              case when s.r_status >= 0.95 then null
                   when s.r_key between 0.95 and 0.97 then 'key_' || substr(md5('old' || s.n), 1, 12)
                   else 'key_' || substr(md5('k' || s.n), 1, 12) end,

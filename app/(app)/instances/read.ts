@@ -13,14 +13,14 @@ import { getGatewayHealth } from "@/lib/machines/gateway-client";
 const GATEWAY_HEALTH_TIMEOUT_MS = 1_500;
 const RECENT_EVENTS = 25;
 
-type ReadDeps = { deps: LifecycleDeps; operationsDisabled: null } | { deps: null; operationsDisabled: string };
+export type ReadDeps = { deps: LifecycleDeps; operationsDisabled: null } | { deps: null; operationsDisabled: string };
 
 /**
  * The lifecycle deps, or why operations are disabled on this server. Reads still work without
  * them (straight from the database, without reconciling against the provider), so a
  * misconfigured server shows the user what it has and says what is wrong instead of crashing.
  */
-async function readDeps(): Promise<ReadDeps> {
+export async function readDeps(): Promise<ReadDeps> {
   try {
     return { deps: await getLifecycleDeps(), operationsDisabled: null };
   } catch (error) {
@@ -69,7 +69,7 @@ export async function readInstanceDetail(userId: string, instanceId: string): Pr
 }
 
 /** One short `/health` read: the gateway's own word on its credential, or `unreachable` and why. */
-async function readGatewayReport(deps: LifecycleDeps, machineId: string): Promise<GatewayReport> {
+export async function readGatewayReport(deps: LifecycleDeps, machineId: string): Promise<GatewayReport> {
   try {
     const { credential } = await getGatewayHealth(deps.machines.gatewayUrl({ id: machineId }), { timeoutMs: GATEWAY_HEALTH_TIMEOUT_MS });
     return {

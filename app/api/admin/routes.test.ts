@@ -130,14 +130,16 @@ describe("admin routes (next start)", () => {
   it("keyset pages in every sort and order cover the fleet exactly once, in order, with ties broken by id", async () => {
     const all = (await list("?limit=100")).instances;
     const value = (instance: FleetInstance, sort: string): string | number | null =>
-      sort === "status"
+      sort === "owner"
+        ? instance.owner.email
+        : sort === "status"
         ? instanceStatusValues.indexOf(instance.status)
         : sort === "lastActivityAt"
           ? instance.lastActivityAt
           : sort === "keyExpiresAt"
             ? instance.config.keyExpiresAt
             : instance.config.deployedKeyExpiresAt;
-    for (const sort of ["deployedKeyExpiresAt", "keyExpiresAt", "lastActivityAt", "status"]) {
+    for (const sort of ["deployedKeyExpiresAt", "keyExpiresAt", "lastActivityAt", "status", "owner"]) {
       for (const order of ["asc", "desc"] as const) {
         const sign = order === "asc" ? 1 : -1;
         const expected = [...all]
@@ -182,6 +184,8 @@ describe("admin routes (next start)", () => {
     expect(await names("?status=failed,provisioned")).toEqual(["to-redeploy", "undeployed", "unknown"]);
     expect(await names("?owner=XENA%40api.test&keyHealth=ok")).toEqual(["ok-a", "tie-a"]);
     expect(await names("?owner=nobody%40api.test")).toEqual([]);
+    expect(await names("?ownerSearch=YU&keyHealth=ok,critical")).toEqual(["critical", "ok-b", "tie-b"]);
+    expect(await names("?ownerSearch=x%25")).toEqual([]);
     expect(await names("?status=destroyed")).toEqual(["destroyed"]);
     const firstRunning = await list("?status=running&limit=2");
     expect(firstRunning.instances).toHaveLength(2);
@@ -202,6 +206,8 @@ describe("admin routes (next start)", () => {
       "?sort=name",
       "?order=up",
       "?owner=not-an-email",
+      "?ownerSearch=",
+      "?ownerSearch=" + "a".repeat(300),
       "?cursor=" + "x".repeat(600),
       "?unknown=1",
     ]) {

@@ -141,7 +141,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   // Next loads .env files (a developer's .env.local) for every variable not already set, so each
   // optional one is set explicitly; an empty value reads as unset (lib/env).
   const env: Record<string, string> = Object.fromEntries(BLANKABLE.map((name) => [name, ""]));
-  for (const name of ["PATH", "HOME", "LANG", "TZ", "TMPDIR"]) if (process.env[name]) env[name] = process.env[name]!;
+  for (const name of ["PATH", "HOME", "NEXT_DIST_DIR", "LANG", "TZ", "TMPDIR"]) if (process.env[name]) env[name] = process.env[name]!;
   Object.assign(env, {
     NODE_ENV: "production",
     NEXT_TELEMETRY_DISABLED: "1",

@@ -1,11 +1,15 @@
 // GET /api/admin/key-health — admins count live instances per key-health bucket; next-auth session + admin role from the database.
+// Served from this process's fleet overview (lib/admin/overview-cache.ts): at most a few seconds old, as `computedAt` says.
 import { getDb } from "@/db";
-import { countKeyHealth } from "@/lib/admin/fleet";
+import { getCachedFleetOverview } from "@/lib/admin/overview-cache";
 import { methodNotAllowed, withAdmin } from "@/lib/http/handlers";
 import { jsonResponse } from "@/lib/http/responses";
 
 export const dynamic = "force-dynamic";
 
-export const GET = withAdmin(async () => jsonResponse(await countKeyHealth(await getDb(), new Date())));
+export const GET = withAdmin(async () => {
+  const { total, buckets, computedAt } = await getCachedFleetOverview(await getDb());
+  return jsonResponse({ total, buckets, computedAt });
+});
 
 export const { POST, PUT, PATCH, DELETE } = methodNotAllowed("GET");

@@ -1,0 +1,192 @@
+import { expect, test } from "@playwright/test";
+import { adminFixtureInstances, adminFixtureOwners } from "./admin-fixtures";
+import { chooseFilter, fleetRow, horizontalOverflow } from "./admin-helpers";
+import { collectConsoleErrors } from "./dashboard-helpers";
+import { e2eUsers } from "./fixtures";
+import { saveScreenshot, signIn } from "./helpers";
+
+// The instances these tests act on are seeded by e2e/admin-fixtures.ts (stopped, no machine, keys of
+// chosen health) for two users of their own; each test works on different ones, in any order.
+const admin = e2eUsers.admin;
+const KEY_DAYS = /in (29|30) days/;
+
+test("the admin sees every user's instances with key expiry, filters to critical, and redeploys one as the admin", async ({ page }) => {
+  const consoleErrors = collectConsoleErrors(page);
+  await signIn(page, admin);
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Admin" }).click();
+  await expect(page.getByRole("heading", { level: 1, name: "Fleet" })).toBeVisible();
+
+  // Overview: counts by status and key health, and the expiry chart next to the keys without a usable key.
+  await expect(page.getByTestId("fleet-instances")).not.toHaveText("0");
+  await expect(page.getByTestId("health-count-critical")).toHaveText(/^[1-9]/);
+  await expect(page.getByTestId("unusable-count-expired")).toHaveText(/^[1-9]/);
+  await expect(page.getByTestId("expiry-chart").locator("svg.recharts-surface")).toBeVisible();
+
+  // Other users' instances, with their owner and key expiry.
+  const critical = fleetRow(page, adminFixtureInstances.critical);
+  await expect(critical).toContainText(adminFixtureOwners.fiona.email);
+  await expect(critical.getByTestId("fleet-key-expiry")).toContainText(/in 2 days/);
+  await expect(fleetRow(page, "gus-expired-1")).toContainText(adminFixtureOwners.gus.email);
+  await saveScreenshot(page, "admin-fleet");
+
+  await chooseFilter(page, "Key health", ["Critical"]);
+  await expect(page).toHaveURL(/\/admin\?keyHealth=critical$/);
+  await expect(critical).toBeVisible();
+  await expect(fleetRow(page, "gus-expired-1")).toHaveCount(0);
+  const badges = page.getByRole("table").getByTestId("key-health");
+  await expect(badges.first()).toHaveText("Key expires soon");
+  for (const text of await badges.allInnerTexts()) expect(text).toBe("Key expires soon");
+  // The filter is in the URL: a reload (or a shared link) shows the same view.
+  await page.reload();
+  await expect(page.getByRole("button", { name: /^Key health/ })).toContainText("Critical");
+  await expect(critical).toBeVisible();
+  await saveScreenshot(page, "admin-fleet-critical");
+
+  await critical.getByRole("link", { name: adminFixtureInstances.critical }).click();
+  await expect(page.getByRole("heading", { level: 1, name: adminFixtureInstances.critical })).toBeVisible();
+  await expect(page.getByTestId("owner-email")).toHaveText(adminFixtureOwners.fiona.email);
+  await expect(page.getByTestId("instance-status")).toHaveText("Status: Stopped");
+  const firstKey = await page.getByTestId("latest-key-id").locator("code").innerText();
+
+  const controls = page.getByRole("group", { name: `Administrator controls for ${adminFixtureInstances.critical}` });
+  await controls.getByRole("button", { name: `Redeploy ${adminFixtureInstances.critical}` }).click();
+  const dialog = page.getByRole("alertdialog", { name: `Redeploy “${adminFixtureInstances.critical}” as an administrator?` });
+  await expect(dialog).toContainText(adminFixtureOwners.fiona.email);
+  await expect(dialog.getByRole("button", { name: "Cancel" })).toBeFocused();
+  await dialog.getByRole("button", { name: "Redeploy" }).click();
+  await expect(page.getByRole("region", { name: "Redeploy progress" })).toBeVisible();
+  await expect(page.getByRole("region", { name: "Redeploy progress" }).getByRole("status")).toHaveText(/Redeployed in \d+\.\d s/, { timeout: 45_000 });
+
+  await expect(page.getByTestId("instance-status")).toHaveText("Status: Running");
+  await expect(page.getByRole("main").getByTestId("key-health").first()).toHaveText("Key OK");
+  await expect(page.getByTestId("latest-key-id")).not.toContainText(firstKey);
+  await expect(page.getByTestId("deployed-key-expires-at")).toContainText(KEY_DAYS);
+  await expect(page.getByTestId("key-source")).toHaveText("Freshly minted");
+  await expect(page.getByTestId("gateway-report")).toHaveText("Gateway reports: valid");
+  const latest = page.getByRole("list", { name: "Activity" }).getByRole("listitem").first();
+  await expect(latest).toContainText("Redeployed with a fresh key");
+  await expect(latest).toContainText(`by administrator ${admin.name} (${admin.email})`);
+  await saveScreenshot(page, "admin-instance-redeployed");
+
+  // Back to the same filtered view; the instance is healthy now, so it left the critical list.
+  await page.getByRole("link", { name: "Fleet", exact: true }).click();
+  await expect(page).toHaveURL(/\/admin\?keyHealth=critical$/);
+  await expect(page.getByRole("heading", { level: 2, name: "Instances" })).toBeVisible();
+  await expect(fleetRow(page, adminFixtureInstances.critical)).toHaveCount(0);
+  expect(consoleErrors).toEqual([]);
+
+  // An instance that does not exist is a 404 for admins too.
+  const missing = await page.goto("/admin/instances/00000000-0000-4000-8000-000000000000");
+  expect(missing?.status()).toBe(404);
+  await expect(page.getByRole("heading", { name: "Page not found" })).toBeVisible();
+});
+
+test("non-admins get 404 on the admin pages and 403 on the admin API; anonymous callers 401", async ({ page, playwright }) => {
+  await signIn(page, e2eUsers.user);
+  const somewhere = "00000000-0000-4000-8000-000000000000";
+  for (const path of ["/admin", "/admin?keyHealth=critical", `/admin/instances/${somewhere}`]) {
+    const response = await page.goto(path);
+    expect(response?.status(), path).toBe(404);
+    await expect(page.getByRole("heading", { name: "Page not found" })).toBeVisible();
+  }
+  for (const [method, path] of [
+    ["GET", "/api/admin/instances"],
+    ["GET", "/api/admin/instances?keyHealth=critical"],
+    ["GET", "/api/admin/key-health"],
+    ["GET", `/api/admin/instances/${somewhere}/events`],
+    ["POST", `/api/admin/instances/${somewhere}/redeploy`],
+    ["GET", `/admin/instances/${somewhere}/data`],
+  ] as const) {
+    const response = await page.request.fetch(path, { method, headers: { "content-type": "application/json" }, data: method === "POST" ? "{}" : undefined });
+    expect(response.status(), `${method} ${path}`).toBe(403);
+    expect(await response.json()).toMatchObject({ error: { code: "forbidden" } });
+  }
+  const anonymous = await playwright.request.newContext({ baseURL: new URL(page.url()).origin });
+  expect((await anonymous.get("/api/admin/instances")).status()).toBe(401);
+  expect((await anonymous.get("/api/admin/key-health")).status()).toBe(401);
+  await anonymous.dispose();
+});
+
+test("bulk redeploy of selected instances shows live progress and a result per instance", async ({ page }) => {
+  await signIn(page, admin);
+  await page.goto(`/admin?ownerSearch=${encodeURIComponent("fiona.")}&sort=owner`);
+  await expect(page.getByRole("searchbox", { name: "Owner email" })).toHaveValue("fiona.");
+  for (const name of adminFixtureInstances.bulk) {
+    await page.getByRole("checkbox", { name: `Select ${name} (${adminFixtureOwners.fiona.email})` }).click();
+  }
+  await expect(page.getByTestId("selection-count")).toHaveText("3 selected");
+  await page.getByRole("button", { name: "Redeploy selected" }).click();
+
+  const dialog = page.getByRole("dialog", { name: "Redeploy 3 selected instances?" });
+  const listed = await dialog.getByRole("list", { name: "Instances to redeploy" }).getByRole("listitem").allInnerTexts();
+  expect(listed.sort()).toEqual(adminFixtureInstances.bulk.map((name) => `${name} · ${adminFixtureOwners.fiona.email}`));
+  await expect(dialog).toContainText("4 at a time");
+  await saveScreenshot(page, "admin-bulk-confirm");
+  await dialog.getByRole("button", { name: "Redeploy 3 instances" }).click();
+
+  const running = page.getByRole("dialog", { name: "Redeploying 3 instances" });
+  await expect(running.getByRole("progressbar", { name: "Bulk redeploy progress" })).toBeVisible();
+  await expect(running.getByTestId("bulk-progress")).toContainText(/of 3 finished/);
+  await saveScreenshot(page, "admin-bulk-progress");
+
+  const finished = page.getByRole("dialog", { name: "Bulk redeploy finished" });
+  await expect(finished.getByTestId("bulk-progress")).toHaveText("3 redeployed, 0 failed.", { timeout: 60_000 });
+  await expect(finished.getByRole("progressbar")).toHaveAttribute("aria-valuenow", "3");
+  const results = finished.getByRole("list", { name: "Results per instance" }).getByRole("listitem");
+  await expect(results).toHaveCount(3);
+  for (const name of adminFixtureInstances.bulk) {
+    const result = results.filter({ hasText: name });
+    await expect(result).toContainText(/Redeployed with a fresh key key_[0-9a-f]{12}, valid until/);
+    await expect(result).toHaveAttribute("data-status", "done");
+  }
+  await saveScreenshot(page, "admin-bulk-done");
+  await finished.getByRole("button", { name: "Done" }).click();
+  for (const name of adminFixtureInstances.bulk) {
+    await expect(fleetRow(page, name).getByTestId("instance-status")).toHaveText("Status: Running");
+    await expect(fleetRow(page, name).getByTestId("key-health")).toHaveText("Key OK");
+  }
+});
+
+test("redeploy all matching: the confirmation counts what the filter matches, beyond the page, and each is redeployed", async ({ page }) => {
+  await signIn(page, admin);
+  await page.goto("/admin");
+  await page.getByRole("searchbox", { name: "Owner email" }).fill("gus.");
+  await expect(page).toHaveURL(/ownerSearch=gus\./);
+  await chooseFilter(page, "Key health", ["Expired"]);
+  await expect(page).toHaveURL(/keyHealth=expired/);
+  await expect(page.getByRole("table").getByRole("row")).toHaveCount(1 + adminFixtureInstances.expired.length);
+
+  await page.getByRole("button", { name: "Redeploy all matching…" }).click();
+  const dialog = page.getByRole("dialog", { name: "Redeploy 2 instances matching this view?" });
+  await expect(dialog.getByRole("list", { name: "Instances to redeploy" }).getByRole("listitem")).toHaveCount(2);
+  await expect(dialog.getByTestId("bulk-truncated")).toHaveCount(0);
+  await dialog.getByRole("button", { name: "Redeploy 2 instances" }).click();
+  const finished = page.getByRole("dialog", { name: "Bulk redeploy finished" });
+  await expect(finished.getByTestId("bulk-progress")).toHaveText("2 redeployed, 0 failed.", { timeout: 60_000 });
+  await expect(finished.locator('[data-testid="bulk-result"][data-status="done"]')).toHaveCount(2);
+  await finished.getByRole("button", { name: "Done" }).click();
+  // Both keys are fresh now, so the expired filter matches nothing.
+  await expect(page.getByTestId("fleet-empty")).toContainText("No instances match this view");
+  await expect(page.getByTestId("unusable-count-expired")).toHaveText("0");
+});
+
+test("the fleet view and an instance page fit a phone screen, and work with the keyboard", async ({ page }) => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  await signIn(page, admin);
+  await page.goto("/admin?sort=owner");
+  await expect(page.getByRole("table")).toBeVisible();
+  expect(await horizontalOverflow(page)).toBeLessThanOrEqual(0);
+  await saveScreenshot(page, "admin-phone");
+
+  // Sorting from the keyboard: the column header is a button, and aria-sort follows.
+  const header = page.getByRole("columnheader", { name: /Last activity/ });
+  await header.getByRole("button").focus();
+  await page.keyboard.press("Enter");
+  await expect(page).toHaveURL(/sort=lastActivityAt&order=desc/);
+  await expect(header).toHaveAttribute("aria-sort", "descending");
+
+  await fleetRow(page, "gus-healthy").getByRole("link", { name: "gus-healthy" }).click();
+  await expect(page.getByRole("heading", { level: 1, name: "gus-healthy" })).toBeVisible();
+  expect(await horizontalOverflow(page)).toBeLessThanOrEqual(0);
+  await saveScreenshot(page, "admin-instance-phone");
+});

@@ -1,0 +1,84 @@
+"use client";
+
+import { useIsMutating, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { redeployInstanceAsAdminAction, startInstanceAsAdminAction, stopInstanceAsAdminAction } from "@/app/(app)/admin/actions";
+import type { AdminInstanceDetailData, AdminOperation, FleetInstanceDto, TimelineEventDto } from "@/components/admin/types";
+import type { ActionResult } from "@/components/instances/types";
+import { FAST_POLL_MS, isChanging, ServerError, SLOW_POLL_MS, type OperationSuccess } from "@/lib/hooks/use-instances";
+import { adminKeys } from "@/lib/query-keys";
+
+async function getJson<T>(url: string): Promise<T> {
+  const response = await fetch(url, { headers: { accept: "application/json" }, cache: "no-store" });
+  if (response.redirected && new URL(response.url).pathname === "/sign-in") {
+    throw new ServerError("unauthorized", "Your session has ended. Sign in again.");
+  }
+  const body = (await response.json().catch(() => undefined)) as { error?: { code: string; message: string } } | undefined;
+  if (!response.ok || !body) throw new ServerError(body?.error?.code ?? "unavailable", body?.error?.message ?? `The server answered ${response.status}.`);
+  return body as T;
+}
+
+/** Any user's instance with its newest events, as an admin sees it; polled fast while it changes state. */
+export function useAdminInstanceDetail(initialData: AdminInstanceDetailData) {
+  const id = initialData.instance.id;
+  const mutating = useIsMutating({ mutationKey: adminKeys.operations() });
+  return useQuery({
+    queryKey: adminKeys.instance(id),
+    queryFn: () => getJson<AdminInstanceDetailData>(`/admin/instances/${id}/data`),
+    initialData,
+    initialDataUpdatedAt: Date.parse(initialData.generatedAt),
+    refetchInterval: (query) =>
+      query.state.error instanceof ServerError && query.state.error.code === "not_found"
+        ? false
+        : mutating > 0 || (query.state.data && isChanging(query.state.data.instance))
+          ? FAST_POLL_MS
+          : SLOW_POLL_MS,
+  });
+}
+
+/** Older timeline events, fetched a page at a time from `before` (an event id). */
+export async function fetchOlderEvents(instanceId: string, before: number): Promise<{ events: TimelineEventDto[]; olderBefore: number | null }> {
+  return getJson(`/admin/instances/${instanceId}/events?before=${before}`);
+}
+
+export interface AdminOperationVariables {
+  instance: Pick<FleetInstanceDto, "id" | "name">;
+  operation: AdminOperation;
+}
+
+export interface AdminOperationSuccess extends OperationSuccess {
+  instance: FleetInstanceDto;
+}
+
+const actions: Record<AdminOperation, (id: string) => Promise<ActionResult<FleetInstanceDto>>> = {
+  start: startInstanceAsAdminAction,
+  stop: stopInstanceAsAdminAction,
+  redeploy: redeployInstanceAsAdminAction,
+};
+
+/**
+ * Start / Stop / Redeploy of any user's instance as the admin. Its mutation key sits under
+ * `instanceKeys.operations()` with the same variables and results as the owner's operations, so
+ * the shared OperationProgress shows its steps and outcome.
+ */
+export function useAdminOperation(callbacks: {
+  onSuccess?: (result: AdminOperationSuccess, variables: AdminOperationVariables) => void;
+  onError?: (error: ServerError, variables: AdminOperationVariables) => void;
+} = {}) {
+  const queryClient = useQueryClient();
+  return useMutation<AdminOperationSuccess, ServerError, AdminOperationVariables>({
+    mutationKey: adminKeys.operations(),
+    mutationFn: async ({ instance, operation }) => {
+      const result = await actions[operation](instance.id).catch((error: unknown) => {
+        throw new ServerError("unreachable", error instanceof Error ? `The request did not reach the server (${error.message}).` : "The request did not reach the server.");
+      });
+      if (!result.ok) throw new ServerError(result.error.code, result.error.message, result.error.fields);
+      return { instance: result.data, finishedAt: Date.now() };
+    },
+    onSuccess: (result, variables) => {
+      queryClient.setQueryData<AdminInstanceDetailData>(adminKeys.instance(result.instance.id), (detail) => detail && { ...detail, instance: result.instance });
+      callbacks.onSuccess?.(result, variables);
+    },
+    onError: (error, variables) => callbacks.onError?.(error, variables),
+    onSettled: (_data, _error, variables) => queryClient.invalidateQueries({ queryKey: adminKeys.instance(variables.instance.id) }),
+  });
+}

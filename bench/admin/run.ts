@@ -5,7 +5,7 @@
  * filtered, sorted page of GET /api/admin/instances and for GET /api/admin/key-health.
  *
  *   TEST_DATABASE_URL=postgres://… npx tsx bench/admin/run.ts [--count 100000] [--requests 200] [--warmup 20]
- *        [--build] [--keep] [--no-proposed-indexes] [--no-compression]
+ *        [--build] [--keep] [--no-compression]
  *
  * It creates a throwaway database next to TEST_DATABASE_URL's, applies the migrations, seeds the
  * fleet with seedFleet (one INSERT … SELECT), adds an admin who can sign in, then closes that
@@ -14,9 +14,7 @@
  * time. The database is dropped at the end unless --keep. Requests are sequential, so the figures
  * are latencies, not throughput. The scheduler is off, so nothing else touches the database.
  *
- * --no-proposed-indexes leaves out the `lower(email) text_pattern_ops` index on users that the
- * owner-email search is designed for (see the closing note of the admin fleet view); it changes
- * only the owner-search scenario. --no-compression asks for uncompressed responses (next start
+ * --no-compression asks for uncompressed responses (next start
  * gzips JSON, as a browser would get it; about 2 ms of the 50-instance page here).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -38,8 +36,6 @@ import { seedFleet } from "@/lib/demo/seed-fleet";
 
 const TARGET_P95_MS = 50;
 const TARGET_RATIO = 2;
-/** The index the owner-email search is designed for (db/schema/users.ts, proposed). */
-const PROPOSED_INDEXES = ["create index if not exists users_email_search_idx on users (lower(email) text_pattern_ops)"];
 
 interface Options {
   count: number;
@@ -47,7 +43,6 @@ interface Options {
   warmup: number;
   build: boolean;
   keep: boolean;
-  proposedIndexes: boolean;
   compression: boolean;
 }
 
@@ -59,7 +54,6 @@ function parseOptions(): Options {
       warmup: { type: "string", default: "20" },
       build: { type: "boolean", default: false },
       keep: { type: "boolean", default: false },
-      "no-proposed-indexes": { type: "boolean", default: false },
       "no-compression": { type: "boolean", default: false },
     },
   });
@@ -74,7 +68,6 @@ function parseOptions(): Options {
     warmup: number("warmup", values.warmup, 10_000),
     build: values.build,
     keep: values.keep,
-    proposedIndexes: !values["no-proposed-indexes"],
     compression: !values["no-compression"],
   };
 }
@@ -125,7 +118,6 @@ async function createDatabase(serverUrl: string, options: Options): Promise<{ ur
     const started = performance.now();
     const seeded = await seedFleet(handle.db, { count: options.count, seed: 0.42 });
     console.log(`Seeded ${seeded.instances.toLocaleString("en-US")} instances for ${seeded.users.toLocaleString("en-US")} owners in ${((performance.now() - started) / 1000).toFixed(1)} s.`);
-    if (options.proposedIndexes) for (const statement of PROPOSED_INDEXES) await handle.db.execute(sql.raw(statement));
     const adminPassword = `bench-${randomBytes(12).toString("hex")}`;
     await handle.db.insert(users).values({ email: "bench-admin@fleetdeck.test", name: "Bench Admin", role: "admin", passwordHash: await hashPassword(adminPassword) });
     // Settle the heap (hint bits, visibility map) and the statistics, as a live database would be.
@@ -371,7 +363,7 @@ async function main(): Promise<void> {
       listScenario("list: same, 1 per page", { ...main, limit: 1 }, queryHandle.db, { note: "the per-request part of the cost, without 49 more rows to shape and send" }),
       listScenario("list: everything, by owner email, 50/page", { sort: "owner", limit: 50 }, queryHandle.db),
       listScenario("list: owner email search (prefix)", { ownerSearch: ownerPrefix, limit: 50 }, queryHandle.db, {
-        note: options.proposedIndexes ? "with the proposed users_email_search_idx" : "without the proposed index",
+        note: "served by users_email_search_idx (lower(email) text_pattern_ops)",
       }),
       listScenario("list: revoked, by last activity (newest)", { keyHealth: ["revoked"], sort: "lastActivityAt", order: "desc", limit: 50 }, queryHandle.db),
       listScenario("list: unknown expiry, by status", { keyHealth: ["unknown"], sort: "status", limit: 50 }, queryHandle.db),

@@ -1,12 +1,11 @@
 "use client";
 
-import { ArrowLeft, CircleAlert, CircleCheck, CircleHelp, CircleX, Loader2, ShieldCheck } from "lucide-react";
+import { ArrowLeft, ShieldCheck } from "lucide-react";
 import Link from "next/link";
-import type { ReactNode } from "react";
-import { KeyHealthBadge, StatusBadge, statusLabel } from "@/components/instances/badges";
+import { KeyHealthBadge, StatusBadge } from "@/components/instances/badges";
 import { OperationProgress } from "@/components/instances/operation-progress";
-import { ClockProvider, RelativeAndExactTime, RelativeTime } from "@/components/instances/time";
-import type { GatewayReport } from "@/components/instances/types";
+import { GatewayCard, KeyId, MachineCard, Row, When } from "@/components/instances/detail-parts";
+import { ClockProvider, RelativeTime } from "@/components/instances/time";
 import { Callout } from "@/components/ui/callout";
 import { Card, CardBody, CardHeader } from "@/components/ui/card";
 import { fleetHref } from "@/lib/admin/fleet-url";
@@ -127,25 +126,6 @@ export function AdminInstanceDetail({ initialData, backHref }: { initialData: Ad
   );
 }
 
-function Row({ label, children, testId }: { label: string; children: ReactNode; testId?: string }) {
-  return (
-    <div className="grid gap-0.5 py-2 sm:grid-cols-[11rem_minmax(0,1fr)] sm:gap-3">
-      <dt className="text-sm text-slate-500">{label}</dt>
-      <dd className="text-sm break-words text-slate-900 [overflow-wrap:anywhere]" data-testid={testId}>
-        {children}
-      </dd>
-    </div>
-  );
-}
-
-function Code({ value }: { value: string | null }) {
-  return value ? <code className="rounded bg-slate-100 px-1.5 py-0.5 font-mono text-xs">{value}</code> : <span className="text-slate-500">None</span>;
-}
-
-function When({ date, past }: { date: string | null; past?: boolean }) {
-  return date ? <RelativeAndExactTime date={date} past={past} /> : <span className="text-slate-500">—</span>;
-}
-
 function KeyCard({ instance }: { instance: FleetInstanceDto }) {
   const { config } = instance;
   return (
@@ -175,7 +155,7 @@ function KeyCard({ instance }: { instance: FleetInstanceDto }) {
         <h3 className="mt-3 text-xs font-medium tracking-wide text-slate-500 uppercase">Latest minted</h3>
         <dl className="divide-y divide-slate-100">
           <Row label="Key id" testId="latest-key-id">
-            <Code value={config.keyId} />
+            <KeyId id={config.keyId} />
           </Row>
           <Row label="Minted" testId="key-minted-at">
             <When date={config.keyMintedAt} past />
@@ -192,7 +172,7 @@ function KeyCard({ instance }: { instance: FleetInstanceDto }) {
         <h3 className="mt-3 text-xs font-medium tracking-wide text-slate-500 uppercase">Deployed on the machine</h3>
         <dl className="divide-y divide-slate-100">
           <Row label="Key id" testId="deployed-key-id">
-            <Code value={config.deployedKeyId} />
+            <KeyId id={config.deployedKeyId} />
             {config.keyId && !config.deployedDiffersFromLatest ? <span className="ml-2 text-xs text-emerald-700">same as the latest</span> : null}
             {config.deployedDiffersFromLatest ? <span className="ml-2 text-xs text-violet-800">differs from the latest minted key</span> : null}
           </Row>
@@ -222,7 +202,7 @@ function OwnerCard({ instance }: { instance: FleetInstanceDto }) {
           </Row>
           <Row label="Name">{owner.name ?? <span className="text-slate-500">—</span>}</Row>
           <Row label="User id">
-            <Code value={owner.id} />
+            <KeyId id={owner.id} />
           </Row>
         </dl>
         <Link
@@ -236,84 +216,3 @@ function OwnerCard({ instance }: { instance: FleetInstanceDto }) {
   );
 }
 
-const gatewayLook: Record<GatewayReport["state"], { icon: ReactNode; tone: string }> = {
-  valid: { icon: <CircleCheck aria-hidden className="size-5 text-emerald-600" />, tone: "text-emerald-800" },
-  checking: { icon: <Loader2 aria-hidden className="size-5 animate-spin text-brand-600" />, tone: "text-brand-700" },
-  expired: { icon: <CircleX aria-hidden className="size-5 text-red-600" />, tone: "text-red-800" },
-  revoked: { icon: <CircleX aria-hidden className="size-5 text-red-600" />, tone: "text-red-800" },
-  invalid: { icon: <CircleX aria-hidden className="size-5 text-red-600" />, tone: "text-red-800" },
-  unreachable: { icon: <CircleAlert aria-hidden className="size-5 text-amber-600" />, tone: "text-amber-800" },
-};
-
-function GatewayCard({ instance, gateway }: { instance: FleetInstanceDto; gateway: GatewayReport | null }) {
-  return (
-    <Card>
-      <CardHeader>
-        <h2 className="font-medium">Gateway</h2>
-        <p className="text-xs text-slate-500">What the instance itself reports about its key.</p>
-      </CardHeader>
-      <CardBody>
-        {gateway ? (
-          <div className="space-y-2">
-            <p className="flex items-center gap-2 text-sm" data-testid="gateway-report">
-              {gatewayLook[gateway.state].icon}
-              <span>
-                Gateway reports: <strong className={gatewayLook[gateway.state].tone}>{gateway.state}</strong>
-              </span>
-            </p>
-            <dl className="divide-y divide-slate-100">
-              <Row label="Key it runs" testId="gateway-key-id">
-                <Code value={gateway.keyId} />
-                {gateway.keyId && instance.config.deployedKeyId ? (
-                  gateway.keyId === instance.config.deployedKeyId ? (
-                    <span className="ml-2 text-xs text-emerald-700">matches the deployed key</span>
-                  ) : (
-                    <span className="ml-2 text-xs text-amber-700">differs from the deployed key</span>
-                  )
-                ) : null}
-              </Row>
-              {gateway.checkedAt ? (
-                <Row label="Last checked">
-                  <RelativeTime date={gateway.checkedAt} past />
-                </Row>
-              ) : null}
-              {gateway.message ? <Row label="Detail">{gateway.message}</Row> : null}
-            </dl>
-          </div>
-        ) : (
-          <p className="flex items-center gap-2 text-sm text-slate-600" data-testid="gateway-report">
-            <CircleHelp aria-hidden className="size-5 text-slate-400" />
-            {instance.status === "running" ? "No answer from the gateway yet." : `Not running (${statusLabel(instance.status).toLowerCase()}), so there is no gateway to ask.`}
-          </p>
-        )}
-      </CardBody>
-    </Card>
-  );
-}
-
-function MachineCard({ instance }: { instance: FleetInstanceDto }) {
-  return (
-    <Card>
-      <CardHeader>
-        <h2 className="font-medium">Machine</h2>
-      </CardHeader>
-      <CardBody className="py-2">
-        <dl className="divide-y divide-slate-100">
-          <Row label="Status">{statusLabel(instance.status)}</Row>
-          <Row label="Machine">
-            <Code value={instance.machineId} />
-          </Row>
-          <Row label="Region">{instance.region}</Row>
-          <Row label="Provider">{instance.provider === "fly" ? "Fly.io Machines" : "Local process"}</Row>
-          <Row label="Image tag">{instance.imageTag}</Row>
-          <Row label="Created">
-            <When date={instance.createdAt} past />
-          </Row>
-          <Row label="Last activity">
-            <RelativeTime date={instance.lastActivityAt} past />
-          </Row>
-        </dl>
-      </CardBody>
-    </Card>
-  );
-}

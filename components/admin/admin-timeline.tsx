@@ -2,8 +2,7 @@
 
 import { CircleCheck, CircleMinus, CircleX, Loader2 } from "lucide-react";
 import { useState } from "react";
-import { describeEvent } from "@/components/instances/event-list";
-import { RelativeTime, useFormatExact } from "@/components/instances/time";
+import { describeEvent, EventMeta } from "@/components/instances/event-list";
 import { Button } from "@/components/ui/button";
 import { fetchOlderEvents } from "@/lib/admin/use-admin";
 import { ServerError } from "@/lib/hooks/use-instances";
@@ -61,7 +60,6 @@ export function AdminTimeline({
   events: TimelineEventDto[];
   olderBefore: number | null;
 }) {
-  const exact = useFormatExact();
   const [history, setHistory] = useState({ events, olderBefore });
   const [latest, setLatest] = useState(events);
   // Every poll brings the newest events: keep them together with the older pages already loaded.
@@ -103,26 +101,7 @@ export function AdminTimeline({
                   {event.errorCode ? <code className="ml-1 font-mono text-xs opacity-75">{event.errorCode}</code> : null}
                 </p>
               ) : null}
-              <p className="mt-0.5 flex flex-wrap gap-x-2 text-xs text-slate-500">
-                <RelativeTime date={event.createdAt} past />
-                <span aria-hidden>·</span>
-                <span>{exact(event.createdAt)}</span>
-                {event.keyId ? (
-                  <>
-                    <span aria-hidden>·</span>
-                    <span>
-                      key <code className="font-mono">{event.keyId}</code>
-                      {event.keySource === "fallback" ? " (reused)" : ""}
-                    </span>
-                  </>
-                ) : null}
-                {event.durationMs !== null && event.action !== "provision" ? (
-                  <>
-                    <span aria-hidden>·</span>
-                    <span>took {(event.durationMs / 1000).toFixed(1)} s</span>
-                  </>
-                ) : null}
-              </p>
+              <EventMeta event={event} showReuse />
             </div>
           </li>
         ))}

@@ -53,7 +53,6 @@ const outcomeIcon = {
 
 /** The instance's recent audit events, newest first, in plain words. */
 export function EventList({ events }: { events: InstanceEventDto[] }) {
-  const exact = useFormatExact();
   if (events.length === 0) return <p className="text-sm text-slate-500">Nothing has happened yet.</p>;
   return (
     <ol className="divide-y divide-slate-100" aria-label="Recent activity">
@@ -67,28 +66,37 @@ export function EventList({ events }: { events: InstanceEventDto[] }) {
             {event.outcome === "failure" && event.errorMessage ? (
               <p className="mt-0.5 break-words text-red-800 [overflow-wrap:anywhere]">{event.errorMessage}</p>
             ) : null}
-            <p className="mt-0.5 flex flex-wrap gap-x-2 text-xs text-slate-500">
-              <RelativeTime date={event.createdAt} past />
-              <span aria-hidden>·</span>
-              <span>{exact(event.createdAt)}</span>
-              {event.keyId ? (
-                <>
-                  <span aria-hidden>·</span>
-                  <span>
-                    key <code className="font-mono">{event.keyId}</code>
-                  </span>
-                </>
-              ) : null}
-              {event.durationMs !== null && event.action !== "provision" ? (
-                <>
-                  <span aria-hidden>·</span>
-                  <span>took {(event.durationMs / 1000).toFixed(1)} s</span>
-                </>
-              ) : null}
-            </p>
+            <EventMeta event={event} />
           </div>
         </li>
       ))}
     </ol>
+  );
+}
+
+/** The line under an event: when, exact time, which key (and whether it was reused), how long it took. */
+export function EventMeta({ event, showReuse = false }: { event: InstanceEventDto; showReuse?: boolean }) {
+  const exact = useFormatExact();
+  return (
+    <p className="mt-0.5 flex flex-wrap gap-x-2 text-xs text-slate-500">
+      <RelativeTime date={event.createdAt} past />
+      <span aria-hidden>·</span>
+      <span>{exact(event.createdAt)}</span>
+      {event.keyId ? (
+        <>
+          <span aria-hidden>·</span>
+          <span>
+            key <code className="font-mono">{event.keyId}</code>
+            {showReuse && event.keySource === "fallback" ? " (reused)" : ""}
+          </span>
+        </>
+      ) : null}
+      {event.durationMs !== null && event.action !== "provision" ? (
+        <>
+          <span aria-hidden>·</span>
+          <span>took {(event.durationMs / 1000).toFixed(1)} s</span>
+        </>
+      ) : null}
+    </p>
   );
 }

@@ -4,7 +4,7 @@ import { useIsMutating, useMutation, useQuery, useQueryClient } from "@tanstack/
 import { redeployInstanceAsAdminAction, startInstanceAsAdminAction, stopInstanceAsAdminAction } from "@/app/(app)/admin/actions";
 import type { AdminInstanceDetailData, AdminOperation, FleetInstanceDto, TimelineEventDto } from "@/components/admin/types";
 import type { ActionResult } from "@/components/instances/types";
-import { FAST_POLL_MS, isChanging, ServerError, SLOW_POLL_MS, type OperationSuccess } from "@/lib/hooks/use-instances";
+import { detailPollInterval, ServerError, type OperationSuccess } from "@/lib/hooks/use-instances";
 import { adminKeys } from "@/lib/query-keys";
 
 async function getJson<T>(url: string): Promise<T> {
@@ -26,12 +26,7 @@ export function useAdminInstanceDetail(initialData: AdminInstanceDetailData) {
     queryFn: () => getJson<AdminInstanceDetailData>(`/admin/instances/${id}/data`),
     initialData,
     initialDataUpdatedAt: Date.parse(initialData.generatedAt),
-    refetchInterval: (query) =>
-      query.state.error instanceof ServerError && query.state.error.code === "not_found"
-        ? false
-        : mutating > 0 || (query.state.data && isChanging(query.state.data.instance))
-          ? FAST_POLL_MS
-          : SLOW_POLL_MS,
+    refetchInterval: (query) => detailPollInterval(query.state, mutating),
   });
 }
 

@@ -74,13 +74,20 @@ export function useInstanceDetail(id: string, initialData: InstanceDetailData) {
     queryFn: () => getJson<InstanceDetailData>(`/instances/${id}/data`),
     initialData,
     initialDataUpdatedAt: Date.parse(initialData.generatedAt),
-    refetchInterval: (query) =>
-      query.state.error instanceof ServerError && query.state.error.code === "not_found"
-        ? false
-        : mutating > 0 || (query.state.data && isChanging(query.state.data.instance))
-          ? FAST_POLL_MS
-          : SLOW_POLL_MS,
+    refetchInterval: (query) => detailPollInterval(query.state, mutating),
   });
+}
+
+/**
+ * How often an instance page polls: not at all once the instance is gone, fast while an operation
+ * is pending or the instance is changing state, slowly otherwise.
+ */
+export function detailPollInterval(
+  state: { data?: { instance: InstanceDto }; error: unknown },
+  mutating: number,
+): number | false {
+  if (state.error instanceof ServerError && state.error.code === "not_found") return false;
+  return mutating > 0 || (state.data && isChanging(state.data.instance)) ? FAST_POLL_MS : SLOW_POLL_MS;
 }
 
 export interface OperationVariables {

@@ -4,7 +4,8 @@ import { EnvError, parseEnv } from "./env";
 describe("parseEnv", () => {
   it("accepts an empty development environment with embedded defaults", () => {
     const env = parseEnv({});
-    expect(env).toMatchObject({ NODE_ENV: "development", MACHINE_PROVIDER: "local", PROACTIVE_REFRESH_THRESHOLD_HOURS: 72 });
+    expect(env).toMatchObject({ NODE_ENV: "development", MACHINE_PROVIDER: "local", PROACTIVE_REFRESH_THRESHOLD_HOURS: 240, REFRESH_CONCURRENCY: 32, FALLBACK_MIN_REMAINING_MINUTES: 60 });
+    expect(env.NEXTAUTH_SECRET_PREVIOUS).toEqual([]);
     expect(env.DATABASE_URL).toBeUndefined();
   });
 
@@ -25,7 +26,7 @@ describe("parseEnv", () => {
       expect(problems).toMatch(/DATABASE_URL: .*postgres:\/\//);
       expect(problems).toMatch(/KEY_ENCRYPTION_KEY: .*32 bytes/);
       expect(problems).toMatch(/FLY_API_TOKEN: .*MACHINE_PROVIDER=fly/);
-      expect(problems).toMatch(/PROACTIVE_REFRESH_THRESHOLD_HOURS: .*at most 240/);
+      expect(problems).toMatch(/PROACTIVE_REFRESH_THRESHOLD_HOURS: .*below 720/);
       expect(problems).not.toContain("short");
     }
   });
@@ -33,5 +34,21 @@ describe("parseEnv", () => {
   it("requires a database URL in production unless PGlite is chosen deliberately", () => {
     expect(() => parseEnv({ NODE_ENV: "production" })).toThrow(/DATABASE_URL is required in production/);
     expect(parseEnv({ NODE_ENV: "production", DATABASE_DRIVER: "pglite" }).DATABASE_DRIVER).toBe("pglite");
+  });
+
+  it("reads NEXTAUTH_SECRET_PREVIOUS as a comma-separated list of verify-only secrets", () => {
+    const current = "c".repeat(40);
+    const [a, b] = ["a".repeat(40), "b".repeat(40)];
+    expect(parseEnv({ NEXTAUTH_SECRET: current, NEXTAUTH_SECRET_PREVIOUS: ` ${a}, ${b} ,` }).NEXTAUTH_SECRET_PREVIOUS).toEqual([a, b]);
+    expect(() => parseEnv({ NEXTAUTH_SECRET: current, NEXTAUTH_SECRET_PREVIOUS: `${a},short` })).toThrow(/NEXTAUTH_SECRET_PREVIOUS: .*at least 32/);
+    expect(() => parseEnv({ NEXTAUTH_SECRET: current, NEXTAUTH_SECRET_PREVIOUS: `${a},${current}` })).toThrow(/must not contain NEXTAUTH_SECRET itself/);
+    expect(() => parseEnv({ NEXTAUTH_SECRET_PREVIOUS: a })).toThrow(/needs NEXTAUTH_SECRET/);
+    for (const thrown of [() => parseEnv({ NEXTAUTH_SECRET: current, NEXTAUTH_SECRET_PREVIOUS: `${a},short` })]) {
+      try {
+        thrown();
+      } catch (error) {
+        expect(String(error)).not.toContain(a);
+      }
+    }
   });
 });

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { KeyRing } from "@/lib/tokens/key-ring";
 
 const optionalString = z
   .string()
@@ -27,6 +28,14 @@ export const envSchema = z
   .object({
     NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
     NEXTAUTH_SECRET: secret("NEXTAUTH_SECRET"),
+    /** Verify-only secrets (comma-separated): the one being retired, or the incoming one mid-rollout. */
+    NEXTAUTH_SECRET_PREVIOUS: z
+      .string()
+      .optional()
+      .transform((value) => (value ?? "").split(",").map((part) => part.trim()).filter(Boolean))
+      .refine((secrets) => secrets.every((value) => value.length >= 32), {
+        message: "NEXTAUTH_SECRET_PREVIOUS must list secrets of at least 32 characters each, separated by commas",
+      }),
     NEXTAUTH_URL: z.url({ message: "NEXTAUTH_URL must be an absolute URL such as http://localhost:3000" }).optional(),
     DATABASE_URL: optionalString.refine(
       (value) => value === undefined || /^postgres(ql)?:\/\//.test(value),
@@ -50,8 +59,12 @@ export const envSchema = z
     PROACTIVE_REFRESH_THRESHOLD_HOURS: z.coerce
       .number()
       .positive()
-      .max(240, { message: "PROACTIVE_REFRESH_THRESHOLD_HOURS must be at most 240 (10 days), well below the 30-day key lifetime" })
-      .default(72),
+      .lt(720, { message: "PROACTIVE_REFRESH_THRESHOLD_HOURS must be below 720 (the 30-day key lifetime)" })
+      .default(240),
+    /** Refreshes one scheduler pass runs at once (each is a machine update and a key push). */
+    REFRESH_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(32),
+    /** The stored key is a fallback only with at least this much life left. */
+    FALLBACK_MIN_REMAINING_MINUTES: z.coerce.number().int().min(1).max(7 * 24 * 60).default(60),
     /** In-process key refresh and reconcile passes; 0 disables them (use the cron route instead). */
     SCHEDULER_INTERVAL_SECONDS: z.coerce.number().int().min(0).max(86_400).default(300),
     /** Test-only: lets the e2e suite make key mints fail for one browser. Never set it elsewhere. */
@@ -71,6 +84,12 @@ export const envSchema = z
         path: ["DATABASE_URL"],
         message: "DATABASE_URL is required in production (set DATABASE_DRIVER=pglite to run on the embedded database deliberately)",
       });
+    }
+    if (env.NEXTAUTH_SECRET_PREVIOUS.length > 0 && !env.NEXTAUTH_SECRET) {
+      ctx.addIssue({ code: "custom", path: ["NEXTAUTH_SECRET_PREVIOUS"], message: "NEXTAUTH_SECRET_PREVIOUS needs NEXTAUTH_SECRET: previous secrets only verify, the current one signs" });
+    }
+    if (env.NEXTAUTH_SECRET && env.NEXTAUTH_SECRET_PREVIOUS.includes(env.NEXTAUTH_SECRET)) {
+      ctx.addIssue({ code: "custom", path: ["NEXTAUTH_SECRET_PREVIOUS"], message: "NEXTAUTH_SECRET_PREVIOUS must not contain NEXTAUTH_SECRET itself" });
     }
     if (Boolean(env.GITHUB_ID) !== Boolean(env.GITHUB_SECRET)) {
       ctx.addIssue({ code: "custom", path: ["GITHUB_SECRET"], message: "GITHUB_ID and GITHUB_SECRET must be set together" });
@@ -101,6 +120,11 @@ let cached: Env | undefined;
 export function getEnv(): Env {
   cached ??= parseEnv(process.env);
   return cached;
+}
+
+/** The key ring from the environment, or undefined without NEXTAUTH_SECRET (minting is then disabled). */
+export function keyRingFromEnv(env: Env): KeyRing | undefined {
+  return env.NEXTAUTH_SECRET ? { current: env.NEXTAUTH_SECRET, previous: env.NEXTAUTH_SECRET_PREVIOUS } : undefined;
 }
 
 /** Test seam: forget the parsed environment so the next getEnv() reads process.env again. */

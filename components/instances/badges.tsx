@@ -38,10 +38,16 @@ export function StatusBadge({ status }: { status: Status }) {
 
 const keyHealthLook: Record<KeyHealth | "none", { label: string; tone: BadgeTone; icon: LucideIcon; explain: string }> = {
   ok: { label: "Key OK", tone: "success", icon: ShieldCheck, explain: "More than 7 days of validity left." },
+  previous_signing_key: {
+    label: "Key OK (re-keying)",
+    tone: "info",
+    icon: ShieldCheck,
+    explain: "Valid, but signed under a signing secret being retired; Fleetdeck gives it a fresh key without a restart.",
+  },
   expiring: { label: "Key expiring", tone: "warning", icon: ShieldAlert, explain: "Expires within 7 days; Fleetdeck renews it before then." },
   critical: { label: "Key expires soon", tone: "danger", icon: ShieldAlert, explain: "Expires within 3 days. Redeploy to mint a fresh key now." },
   expired: { label: "Key expired", tone: "danger", icon: ShieldX, explain: "The key has expired; the instance cannot authenticate." },
-  revoked: { label: "Key revoked", tone: "danger", icon: ShieldX, explain: "The key was revoked; the instance cannot authenticate." },
+  revoked: { label: "Key revoked", tone: "danger", icon: ShieldX, explain: "The key was revoked (or its signing secret retired); the instance cannot authenticate with it." },
   unknown: { label: "Key expiry unknown", tone: "warning", icon: ShieldQuestion, explain: "No expiry is recorded for the key in use." },
   undeployed: { label: "New key not deployed", tone: "warning", icon: KeyRound, explain: "The newest key is not yet the one running on the machine." },
   none: { label: "No key yet", tone: "neutral", icon: KeyRound, explain: "A key is minted when the instance first starts." },

@@ -38,6 +38,10 @@ export const instances = pgTable(
     /** AES-256-GCM ciphertext of the key (lib/keys/encryption.ts); never leaves the server. */
     encryptedKey: text("encrypted_key"),
     keyId: text("key_id"),
+    /** The key's `jti`: whoami accepts an instance's key only while it is this or the deployed one's. */
+    keyJti: text("key_jti"),
+    /** The `kid` of the signing secret (a one-way fingerprint), so key health can see a retired secret. */
+    keySigningKid: text("key_signing_kid"),
     keyExpiresAt: timestamp("key_expires_at", { withTimezone: true }),
     keyMintedAt: timestamp("key_minted_at", { withTimezone: true }),
     keySource: keySource("key_source"),
@@ -51,6 +55,8 @@ export const instances = pgTable(
 
     // The key confirmed live on the machine; differs from the above after a failed update.
     deployedKeyId: text("deployed_key_id"),
+    deployedKeyJti: text("deployed_key_jti"),
+    deployedKeySigningKid: text("deployed_key_signing_kid"),
     deployedKeyExpiresAt: timestamp("deployed_key_expires_at", { withTimezone: true }),
     deployedAt: timestamp("deployed_at", { withTimezone: true }),
 

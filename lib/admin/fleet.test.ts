@@ -5,7 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { queryRows } from "@/db";
 import { instanceEvents, instances, users, type NewInstanceRow, type UserRow } from "@/db/schema";
 import { createTestDatabase, realPostgresDrivers, testDrivers, type TestDatabase } from "@/db/testing";
+import { resetEnvForTests } from "@/lib/env";
 import { isAppError } from "@/lib/errors";
+import { keyRingIds, signingKeyIdOf } from "@/lib/tokens/key-ring";
 import { computeKeyHealth } from "@/lib/instances/key-health";
 import { keyHealthValues, type KeyHealth } from "@/lib/instances/schemas";
 import { pepperFingerprint } from "@/lib/keys/fingerprints";
@@ -24,6 +26,15 @@ import { getFleetInstanceRecordOrThrow, listInstanceTimeline, toFleetInstanceDto
 import { FRESH_MS, getCachedFleetOverview, invalidateFleetOverview, MAX_STALE_MS } from "./overview-cache";
 import { fleetQuerySchema, fleetSortValues, instanceStatusValues, type FleetQuery } from "./schemas";
 
+// The key ring the SQL twin and computeKeyHealth judge stored kids against (this process's ring).
+const CURRENT_SECRET = "fleet-test-current-".padEnd(48, "c");
+const PREVIOUS_SECRET = "fleet-test-previous-".padEnd(48, "p");
+process.env.NEXTAUTH_SECRET = CURRENT_SECRET;
+process.env.NEXTAUTH_SECRET_PREVIOUS = PREVIOUS_SECRET;
+resetEnvForTests();
+const SIGNING_KEYS = keyRingIds({ current: CURRENT_SECRET, previous: [PREVIOUS_SECRET] });
+const KIDS = [null, SIGNING_KEYS.current, SIGNING_KEYS.previous[0]!, signingKeyIdOf("a-retired-secret-".padEnd(48, "r"))];
+
 const DAY = 24 * 3600 * 1000;
 const NOW = new Date("2031-03-01T12:00:00.000Z");
 const at = (ms: number) => new Date(NOW.getTime() + ms);
@@ -35,7 +46,10 @@ interface FleetPageWithIds {
   nextCursor: string | null;
 }
 
-/** Every combination of the fields computeKeyHealth reads, boundaries included. */
+/**
+ * Every combination of the fields computeKeyHealth reads, boundaries included; the signing kid
+ * (none, current, previous, retired) rotates through the combinations rather than multiplying them.
+ */
 function healthCombinations(owner: UserRow): Partial<NewInstanceRow>[] {
   const current = pepperFingerprint(owner.apiTokenPepper);
   const rows: Partial<NewInstanceRow>[] = [];
@@ -44,7 +58,16 @@ function healthCombinations(owner: UserRow): Partial<NewInstanceRow>[] {
       for (const [keyId, deployedKeyId] of [[null, null], ["key_a", "key_a"], ["key_a", null], ["key_a", "key_b"], [null, "key_b"]])
         for (const keyExpiresAt of [null, at(-DAY), at(3 * DAY), at(20 * DAY)])
           for (const deployedKeyExpiresAt of [null, at(0), at(-1), at(1), at(3 * DAY), at(3 * DAY + 1), at(7 * DAY), at(7 * DAY + 1), at(30 * DAY)])
-            rows.push({ keyRevokedAt, keyPepperFingerprint, keyId, deployedKeyId, keyExpiresAt, deployedKeyExpiresAt });
+            rows.push({
+              keyRevokedAt,
+              keyPepperFingerprint,
+              keyId,
+              deployedKeyId,
+              keyExpiresAt,
+              deployedKeyExpiresAt,
+              keySigningKid: KIDS[rows.length % KIDS.length],
+              deployedKeySigningKid: KIDS[(rows.length + 1) % KIDS.length],
+            });
   return rows;
 }
 
@@ -87,7 +110,7 @@ describe.each(testDrivers())("admin fleet queries (%s)", (driver) => {
     const fingerprints = new Map(owners.map((owner) => [owner.id, pepperFingerprint(owner.apiTokenPepper)]));
     live = rows
       .filter((row) => !row.destroyedAt)
-      .map((row) => ({ id: row.id, ownerId: row.ownerId, status: row.status, health: computeKeyHealth(row, fingerprints.get(row.ownerId)!, NOW) }));
+      .map((row) => ({ id: row.id, ownerId: row.ownerId, status: row.status, health: computeKeyHealth(row, fingerprints.get(row.ownerId)!, NOW, SIGNING_KEYS) }));
   }, 120_000);
 
   afterAll(async () => {
@@ -202,7 +225,7 @@ describe.each(testDrivers())("admin fleet queries (%s)", (driver) => {
         const forward: FleetPageWithIds[] = [];
         let cursor: string | undefined;
         do {
-          const page = await listFleetPage(database.db, query({ sort, order, limit: 97, keyHealth: ["ok", "critical", "unknown"], cursor }), NOW);
+          const page = await listFleetPage(database.db, query({ sort, order, limit: 61, keyHealth: ["ok", "critical", "unknown"], cursor }), NOW);
           forward.push({ ids: page.instances.map((instance) => instance.id), prevCursor: page.prevCursor, nextCursor: page.nextCursor });
           cursor = page.nextCursor ?? undefined;
         } while (cursor);
@@ -211,10 +234,10 @@ describe.each(testDrivers())("admin fleet queries (%s)", (driver) => {
         // From the last page, Previous retraces every page; Next from a page reached backwards goes forward again.
         let back = forward.at(-1)!.prevCursor;
         for (let index = forward.length - 2; index >= 0; index--) {
-          const page = await listFleetPage(database.db, query({ sort, order, limit: 97, keyHealth: ["ok", "critical", "unknown"], cursor: back! }), NOW);
+          const page = await listFleetPage(database.db, query({ sort, order, limit: 61, keyHealth: ["ok", "critical", "unknown"], cursor: back! }), NOW);
           expect(page.instances.map((instance) => instance.id), `${sort} ${order} page ${index}`).toEqual(forward[index]!.ids);
           expect(page.prevCursor === null, `${sort} ${order} page ${index}`).toBe(index === 0);
-          const again = await listFleetPage(database.db, query({ sort, order, limit: 97, keyHealth: ["ok", "critical", "unknown"], cursor: page.nextCursor! }), NOW);
+          const again = await listFleetPage(database.db, query({ sort, order, limit: 61, keyHealth: ["ok", "critical", "unknown"], cursor: page.nextCursor! }), NOW);
           expect(again.instances.map((instance) => instance.id)).toEqual(forward[index + 1]!.ids);
           back = page.prevCursor;
         }
@@ -234,16 +257,29 @@ describe.each(testDrivers())("admin fleet queries (%s)", (driver) => {
     }
     const rows = new Map((await database.db.select().from(instances)).map((row) => [row.id, row]));
     const expected = Array.from({ length: 30 }, () => 0);
+    let previousWithinAWeek = 0;
     for (const row of live) {
-      if (!["ok", "expiring", "critical"].includes(row.health)) continue;
+      if (!["ok", "previous_signing_key", "expiring", "critical"].includes(row.health)) continue;
       const full = rows.get(row.id)!;
       const days = Math.ceil(((full.deployedKeyExpiresAt ?? full.keyExpiresAt)!.getTime() - NOW.getTime()) / DAY);
       if (days >= 1 && days <= 30) expected[days - 1]! += 1;
+      if (row.health === "previous_signing_key" && days >= 4 && days <= 7) previousWithinAWeek += 1;
     }
     expect(overview.expiringPerDay).toEqual(expected);
-    // Days 1-3 are exactly the critical keys, 4-7 the expiring ones.
+    // Days 1-3 are exactly the critical keys, 4-7 the expiring ones (and keys under a previous secret that expire then).
     expect(overview.expiringPerDay.slice(0, 3).reduce((a, b) => a + b, 0)).toBe(overview.buckets.critical);
-    expect(overview.expiringPerDay.slice(3, 7).reduce((a, b) => a + b, 0)).toBe(overview.buckets.expiring);
+    expect(overview.expiringPerDay.slice(3, 7).reduce((a, b) => a + b, 0)).toBe(overview.buckets.expiring + previousWithinAWeek);
+    expect(previousWithinAWeek).toBeGreaterThan(0);
+  });
+
+  it("counts running instances by the secret their deployed key is signed under", async () => {
+    const overview = await getFleetOverview(database.db, NOW);
+    const rows = (await database.db.select().from(instances)).filter((row) => !row.destroyedAt && row.status === "running");
+    const signerOf = (kid: string | null) =>
+      kid === null ? "unrecorded" : kid === SIGNING_KEYS.current ? "current" : SIGNING_KEYS.previous.includes(kid) ? "previous" : "retired";
+    const expected = { current: 0, previous: 0, retired: 0, unrecorded: 0 };
+    for (const row of rows) expected[signerOf(row.deployedKeySigningKid)] += 1;
+    expect(overview.runningBySigner).toEqual(expected);
   });
 
   it("bulk targets are the first matches in the view's order, capped, never destroyed or destroying", async () => {

@@ -9,6 +9,8 @@ import { CRITICAL_WITHIN_MS, EXPIRING_WITHIN_MS } from "@/lib/instances/key-heal
 import { listInstanceEvents } from "@/lib/instances/queries";
 import { instanceIdSchema, keyHealthValues, type KeyHealth } from "@/lib/instances/schemas";
 import { pepperFingerprint } from "@/lib/keys/fingerprints";
+import { configuredSigningKeyIds } from "@/lib/tokens/configured";
+import type { SigningKeyIds } from "@/lib/tokens/key-ring";
 import { fleetSortValues, instanceStatusValues, type FleetFilter, type FleetQuery, type FleetSort } from "./schemas";
 
 type Exact<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
@@ -40,20 +42,42 @@ function pepperFingerprintSql(pepper: SQL | PgColumn): SQL {
   return sql`('pf_' || left(encode(sha256(convert_to('fleetdeck-pepper:' || ${pepper}, 'UTF8')), 'hex'), 12))`;
 }
 
+export interface KeyHealthSqlOptions {
+  /** Where the owner's current pepper fingerprint comes from; by default `users` joined as the owner. */
+  ownerFingerprint?: SQL;
+  /** The key ring's `kid`s (this process's ring by default; null: no ring, keys not judged by signer). */
+  signingKeys?: SigningKeyIds | null;
+}
+
+/** `column` is one of `values` (false for none), as SQL. */
+function inList(column: PgColumn, values: readonly string[]): SQL {
+  return values.length ? sql`${column} in (${sql.join(values.map((value) => sql`${value}`), sql`, `)})` : sql`false`;
+}
+
+/** SQL twin of signingKeyStatus(…) === "retired" for the latest key's `kid`. */
+function signedUnderRetiredSecret(signingKeys: SigningKeyIds | null): SQL {
+  if (!signingKeys) return sql`false`;
+  return sql`(${instances.keySigningKid} is not null and ${instances.keySigningKid} <> ${signingKeys.current} and not ${inList(instances.keySigningKid, signingKeys.previous)})`;
+}
+
 /**
  * SQL twin of computeKeyHealth() (lib/instances/key-health.ts), same precedence, so the fleet can be
  * filtered and counted by health in the database. fleet.test.ts checks it against the function on
  * every combination of the fields it reads. Needs `users` joined as the instance's owner, unless
  * `ownerFingerprint` says where else the owner's current pepper fingerprint comes from.
  */
-export function keyHealthSql(now: Date, ownerFingerprint: SQL = pepperFingerprintSql(users.apiTokenPepper)): SQL<KeyHealth> {
+export function keyHealthSql(now: Date, options: KeyHealthSqlOptions = {}): SQL<KeyHealth> {
+  const ownerFingerprint = options.ownerFingerprint ?? pepperFingerprintSql(users.apiTokenPepper);
+  const signingKeys = options.signingKeys === undefined ? configuredSigningKeyIds() : options.signingKeys;
   return sql<KeyHealth>`(case
     when ${instances.keyRevokedAt} is not null
-      or (${instances.keyPepperFingerprint} is not null and ${instances.keyPepperFingerprint} <> ${ownerFingerprint}) then 'revoked'
+      or (${instances.keyPepperFingerprint} is not null and ${instances.keyPepperFingerprint} <> ${ownerFingerprint})
+      or ${signedUnderRetiredSecret(signingKeys)} then 'revoked'
     when ${effectiveExpiry} is null then 'unknown'
     when ${instances.keyId} is not null and ${instances.deployedKeyId} is distinct from ${instances.keyId} then 'undeployed'
     when ${effectiveExpiry} <= ${iso(now)} then 'expired'
     when ${effectiveExpiry} <= ${iso(new Date(now.getTime() + CRITICAL_WITHIN_MS))} then 'critical'
+    when ${inList(instances.keySigningKid, signingKeys?.previous ?? [])} then 'previous_signing_key'
     when ${effectiveExpiry} <= ${iso(new Date(now.getTime() + EXPIRING_WITHIN_MS))} then 'expiring'
     else 'ok' end)`;
 }
@@ -64,8 +88,8 @@ export function keyHealthSql(now: Date, ownerFingerprint: SQL = pepperFingerprin
  * use and keeps it walking the sort index with an early stop instead of scanning and sorting (as it
  * does when it believes `health in (…)` matches 1 row in 200).
  */
-function healthIn(values: readonly KeyHealth[], now: Date, ownerFingerprint?: SQL): SQL {
-  return sql`(case ${keyHealthSql(now, ownerFingerprint)} ${sql.join(values.map((value) => sql`when ${value} then true`), sql` `)} else false end)`;
+function healthIn(values: readonly KeyHealth[], now: Date): SQL {
+  return sql`(case ${keyHealthSql(now)} ${sql.join(values.map((value) => sql`when ${value} then true`), sql` `)} else false end)`;
 }
 
 const EXPIRY_HEALTH = new Set<KeyHealth>(["expired", "critical", "expiring", "ok"]);
@@ -116,7 +140,10 @@ function healthHints(health: readonly KeyHealth[], now: Date, deployedNull?: boo
   }
   for (const value of health) {
     if (value === "revoked") {
-      conditions.push(or(isNotNull(instances.keyRevokedAt), isNotNull(instances.keyPepperFingerprint)));
+      conditions.push(or(isNotNull(instances.keyRevokedAt), isNotNull(instances.keyPepperFingerprint), isNotNull(instances.keySigningKid)));
+    } else if (value === "previous_signing_key") {
+      const previous = configuredSigningKeyIds()?.previous ?? [];
+      conditions.push(previous.length ? and(notRevoked, inArray(instances.keySigningKid, [...previous])) : false);
     } else if (value === "unknown") {
       // No expiry at all. The two expiry columns are null together, so one of them is the hint (both
       // would make the planner multiply their odds as if they were independent).
@@ -428,28 +455,48 @@ export interface FleetOverview extends KeyHealthCounts {
   /** Live instances per lifecycle state and key health: how many a status and health filter matches. */
   statusHealth: Record<LiveInstanceStatus, Record<KeyHealth, number>>;
   /**
-   * Usable keys (health ok, expiring or critical) by when they expire: entry `d - 1` counts the
+   * Usable keys (health ok, previous_signing_key, expiring or critical) by when they expire: entry `d - 1` counts the
    * keys expiring more than `d - 1` and at most `d` days after `computedAt`, d = 1…30. The health
    * thresholds fall on whole days, so days 1–3 are exactly the critical keys and 4–7 the expiring.
    */
   expiringPerDay: number[];
+  /**
+   * Running instances by the secret their deployed key is signed under: what a signing-secret
+   * rotation's progress is read from (done when none is on `previous` or `retired`). `unrecorded`:
+   * deployed before keys carried a `kid`; the scheduler re-keys those too.
+   */
+  runningBySigner: Record<DeployedSigner, number>;
+}
+
+export const deployedSignerValues = ["current", "previous", "retired", "unrecorded"] as const;
+export type DeployedSigner = (typeof deployedSignerValues)[number];
+
+/** Which secret signed a running instance's deployed key (null for instances not running). */
+function deployedSignerSql(signingKeys: SigningKeyIds | null): SQL {
+  if (!signingKeys) return sql`null`;
+  return sql`case when ${instances.status} <> 'running' then null
+    when ${instances.deployedKeySigningKid} is null then 'unrecorded'
+    when ${instances.deployedKeySigningKid} = ${signingKeys.current} then 'current'
+    when ${inList(instances.deployedKeySigningKid, signingKeys.previous)} then 'previous'
+    else 'retired' end`;
 }
 
 /** getFleetOverview's one query: live instances counted by (status, key health, days to expiry). Exported for the benchmark. */
-export function fleetOverviewQuery(now: Date): SQL {
+export function fleetOverviewQuery(now: Date, signingKeys: SigningKeyIds | null = configuredSigningKeyIds()): SQL {
   const ownerFingerprint = sql`owners.pepper_fingerprint`;
   const horizon = new Date(now.getTime() + EXPIRY_HISTOGRAM_DAYS * 24 * 3600 * 1000);
   return sql`select ${instances.status} as status,
-               ${keyHealthSql(now, ownerFingerprint)} as health,
+               ${keyHealthSql(now, { ownerFingerprint, signingKeys })} as health,
                case when ${effectiveExpiry} > ${iso(now)} and ${effectiveExpiry} <= ${iso(horizon)}
                     then ceil(extract(epoch from ${effectiveExpiry} - ${iso(now)}) / 86400)::int end as day,
+               ${deployedSignerSql(signingKeys)} as signer,
                count(*)::text as count
         from ${instances}
         -- OFFSET 0 keeps the subquery whole, so the hash join carries one fingerprint per owner.
         join (select ${users.id} as id, ${pepperFingerprintSql(users.apiTokenPepper)} as pepper_fingerprint from ${users} offset 0) owners
           on owners.id = ${instances.ownerId}
         where ${instances.destroyedAt} is null
-        group by 1, 2, 3`;
+        group by 1, 2, 3, 4`;
 }
 
 /**
@@ -458,7 +505,11 @@ export function fleetOverviewQuery(now: Date): SQL {
  * fleet. Each owner's pepper fingerprint is computed once per owner, not once per instance.
  */
 export async function getFleetOverview(db: Database, now: Date): Promise<FleetOverview> {
-  const rows = await queryRows<{ status: LiveInstanceStatus; health: KeyHealth; day: number | null; count: string }>(db, fleetOverviewQuery(now));
+  const rows = await queryRows<{ status: LiveInstanceStatus; health: KeyHealth; day: number | null; signer: DeployedSigner | null; count: string }>(
+    db,
+    fleetOverviewQuery(now),
+  );
+  const runningBySigner = Object.fromEntries(deployedSignerValues.map((value) => [value, 0])) as Record<DeployedSigner, number>;
   const buckets = Object.fromEntries(keyHealthValues.map((value) => [value, 0])) as Record<KeyHealth, number>;
   const liveStatuses = instanceStatusValues.filter((value): value is LiveInstanceStatus => value !== "destroyed");
   const statuses = Object.fromEntries(liveStatuses.map((value) => [value, 0])) as Record<LiveInstanceStatus, number>;
@@ -475,10 +526,11 @@ export async function getFleetOverview(db: Database, now: Date): Promise<FleetOv
       statuses[row.status] += n;
       statusHealth[row.status][row.health] += n;
     }
-    const usable = row.health === "ok" || row.health === "expiring" || row.health === "critical";
+    if (row.signer) runningBySigner[row.signer] += n;
+    const usable = row.health === "ok" || row.health === "previous_signing_key" || row.health === "expiring" || row.health === "critical";
     if (usable && row.day !== null && row.day >= 1 && row.day <= EXPIRY_HISTOGRAM_DAYS) expiringPerDay[row.day - 1]! += n;
   }
-  return { total, buckets, statuses, statusHealth, expiringPerDay, computedAt: now.toISOString() };
+  return { total, buckets, statuses, statusHealth, expiringPerDay, runningBySigner, computedAt: now.toISOString() };
 }
 
 /**

@@ -30,7 +30,7 @@ describe("seedFleet", () => {
     const owners = await database.db.select().from(users);
     const fingerprints = new Map(owners.map((owner) => [owner.id, pepperFingerprint(owner.apiTokenPepper)]));
     const now = new Date();
-    const health = rows.map((row) => computeKeyHealth(row, fingerprints.get(row.ownerId)!, now));
+    const health = rows.map((row) => computeKeyHealth(row, fingerprints.get(row.ownerId)!, now, null));
     for (const bucket of ["ok", "expiring", "critical", "expired", "revoked", "unknown", "undeployed"]) {
       expect(health).toContain(bucket);
     }

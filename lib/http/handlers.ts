@@ -1,8 +1,9 @@
 import { timingSafeEqual, createHash } from "node:crypto";
 import { requireAdmin, requireUser } from "@/lib/auth/session";
-import { assertSigningSecret } from "@/lib/keys/signing-secret";
+import { assertKeyRing } from "@/lib/keys/signing-secret";
+import type { KeyRing } from "@/lib/tokens/key-ring";
 import { AppError } from "@/lib/errors";
-import { getEnv, type Env } from "@/lib/env";
+import { getEnv, keyRingFromEnv, type Env } from "@/lib/env";
 import type { SessionUser } from "@/lib/users/users";
 import { errorResponse, toErrorResponse } from "./errors";
 
@@ -42,7 +43,7 @@ export function withErrorHandling(handler: Handler<object>): RouteHandler {
 /** Signed-in users; the user is read from the database on every request. */
 export function withUser(handler: Handler<{ user: SessionUser }>, options: RouteOptions = {}): RouteHandler {
   return withErrorHandling(async (args) => {
-    if (options.mints) requireSigningSecret();
+    if (options.mints) requireKeyRing();
     return handler({ ...args, user: await requireUser() });
   });
 }
@@ -50,7 +51,7 @@ export function withUser(handler: Handler<{ user: SessionUser }>, options: Route
 /** Signed-in admins (role from the database row): 401 anonymous, 403 non-admin. */
 export function withAdmin(handler: Handler<{ user: SessionUser }>, options: RouteOptions = {}): RouteHandler {
   return withErrorHandling(async (args) => {
-    if (options.mints) requireSigningSecret();
+    if (options.mints) requireKeyRing();
     return handler({ ...args, user: await requireAdmin() });
   });
 }
@@ -59,7 +60,7 @@ export function withAdmin(handler: Handler<{ user: SessionUser }>, options: Rout
 export function withInternalAuth(handler: Handler<object>, options: RouteOptions = {}): RouteHandler {
   return withErrorHandling(async (args) => {
     const expected = requireConfiguredSecret("INTERNAL_API_SECRET");
-    if (options.mints) requireSigningSecret();
+    if (options.mints) requireKeyRing();
     requireBearerSecret(args.request, expected);
     return handler(args);
   });
@@ -69,7 +70,7 @@ export function withInternalAuth(handler: Handler<object>, options: RouteOptions
 export function withCronAuth(handler: Handler<object>, options: RouteOptions = {}): RouteHandler {
   return withErrorHandling(async (args) => {
     const expected = requireConfiguredSecret("CRON_SECRET");
-    if (options.mints) requireSigningSecret();
+    if (options.mints) requireKeyRing();
     requireBearerSecret(args.request, expected);
     return handler(args);
   });
@@ -101,8 +102,8 @@ function requireBearerSecret(request: Request, expected: string): void {
 }
 
 /** Routes that mint or verify keys call this first (503 `misconfigured` without NEXTAUTH_SECRET). */
-export function requireSigningSecret(): string {
-  return assertSigningSecret(getEnv().NEXTAUTH_SECRET);
+export function requireKeyRing(): KeyRing {
+  return assertKeyRing(keyRingFromEnv(getEnv()));
 }
 
 const HTTP_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;

@@ -1,22 +1,14 @@
-import { and, eq, isNull } from "drizzle-orm";
-import { instances, type InstanceRow } from "@/db/schema";
+import type { InstanceRow } from "@/db/schema";
 import { AppError } from "@/lib/errors";
-import { assertSigningSecret } from "@/lib/keys/signing-secret";
 import { chooseKeyToDeploy, type KeyToDeploy, type MintOutcome } from "@/lib/keys/choose-key";
-import { mintApiKey } from "@/lib/keys/mint";
-import { storeMintedKey } from "@/lib/keys/store-key";
 import { waitForGatewayCredential } from "@/lib/machines/gateway-client";
 import { INSTANCE_METADATA_KEY } from "@/lib/machines/gateway-config";
 import { isMachineError, type Machine, type MachineConfig } from "@/lib/machines/types";
 import type { LifecycleDeps } from "./deps";
-import { updateUnderLease, updateUnderLeaseIf } from "./lease";
+import { claimMachineWriteForKey, mintKeyFor, requireKeyRing, storeKeyUnderLease } from "./fresh-key";
+import { updateUnderLease } from "./lease";
 import { buildMachineConfig, machineNameFor } from "./machine-config";
 import type { OperationContext, OperationResult } from "./operation";
-
-/** Minting operations check this before any work: without the signing secret nothing can be minted. */
-export function requireSigningSecret(deps: Pick<LifecycleDeps, "signingSecret">): string {
-  return assertSigningSecret(deps.signingSecret);
-}
 
 /**
  * Mints a fresh key (or falls back to the stored one under the narrow rule), records it as the
@@ -38,21 +30,7 @@ export async function deployWithFreshKey(
   context.key = { source: key.source, keyId: key.keyId };
   await context.time("persist", () => persistKey(context, key, mint));
 
-  // Last check before the machine sees the key: a pepper rotation (or another writer) may have
-  // committed since the key was chosen. Only the instances row is read, as the fallback rule requires.
-  const stillUsable = await updateUnderLeaseIf(
-    deps.db,
-    lease,
-    and(isNull(instances.keyRevokedAt), eq(instances.keyId, key.keyId)),
-    { status: transitionalStatus, leaseStep: "updating_machine" },
-  );
-  if (!stillUsable) {
-    throw new AppError(
-      "key_unavailable",
-      "The instance's API keys were revoked while this operation ran, so the chosen key is already dead. Nothing was deployed; try again to mint one under the new pepper.",
-      { reason: "revoked_during_operation" },
-    );
-  }
+  await claimMachineWriteForKey(context, key.keyId, { status: transitionalStatus, leaseStep: "updating_machine" });
   context.machineTouched = true;
   const config = buildMachineConfig(row, key.token, deps);
   const machine = await context.time("machine", () => applyMachineConfig(context, config));
@@ -68,9 +46,7 @@ export async function deployWithFreshKey(
   return {
     values: {
       status: "running",
-      deployedKeyId: key.keyId,
-      deployedKeyExpiresAt: key.expiresAt,
-      deployedAt: deps.now(),
+      ...deployedKeyValues(key, deps.now()),
       lastErrorCode: null,
       lastErrorMessage: null,
       lastErrorAt: null,
@@ -82,42 +58,48 @@ export async function deployWithFreshKey(
   };
 }
 
+/** The row values that record `key` as the one confirmed on the machine. */
+export function deployedKeyValues(
+  key: Pick<KeyToDeploy, "keyId" | "jti" | "signingKid" | "expiresAt">,
+  now: Date,
+): Pick<InstanceRow, "deployedKeyId" | "deployedKeyJti" | "deployedKeySigningKid" | "deployedKeyExpiresAt" | "deployedAt"> {
+  return {
+    deployedKeyId: key.keyId,
+    deployedKeyJti: key.jti,
+    deployedKeySigningKid: key.signingKid,
+    deployedKeyExpiresAt: key.expiresAt,
+    deployedAt: now,
+  };
+}
+
 async function chooseKey(row: InstanceRow, deps: LifecycleDeps): Promise<{ key: KeyToDeploy; mint: MintOutcome }> {
-  const secret = requireSigningSecret(deps);
+  const keyRing = requireKeyRing(deps);
   let mint: MintOutcome;
   try {
-    const minted = await mintApiKey(
-      { userId: row.ownerId, instanceId: row.id },
-      { db: deps.db, secret, env: deps.tokenEnv, now: deps.now, timeoutMs: deps.timeouts.mintMs },
-    );
-    mint = { ok: true, key: minted };
+    mint = { ok: true, key: await mintKeyFor(row, deps) };
   } catch (error) {
     mint = { ok: false, error };
   }
-  const key = chooseKeyToDeploy({ mint, stored: row, now: deps.now(), encryptionKey: deps.encryptionKey });
+  const key = await chooseKeyToDeploy({
+    mint,
+    stored: row,
+    now: deps.now(),
+    encryptionKey: deps.encryptionKey,
+    keyRing,
+    tokenEnv: deps.tokenEnv,
+    minRemainingMs: deps.fallbackMinRemainingMs,
+  });
   return { key, mint };
 }
 
 /** Persist, then deploy: the key is stored as latest before any machine sees it. */
 async function persistKey(context: OperationContext, key: KeyToDeploy, mint: MintOutcome): Promise<void> {
-  const { deps, lease } = context;
   if (key.source === "fallback" || !mint.ok) {
-    await updateUnderLease(deps.db, lease, { keySource: "fallback" });
+    await updateUnderLease(context.deps.db, context.lease, { keySource: "fallback" });
+    await context.deps.hooks?.afterKeyStored?.(context.lease.instanceId);
     return;
   }
-  const { revoked } = await storeMintedKey(mint.key, {
-    db: deps.db,
-    encryptionKey: deps.encryptionKey,
-    now: deps.now,
-    leaseToken: lease.token,
-  });
-  if (revoked) {
-    throw new AppError(
-      "key_unavailable",
-      "The owner's API keys were revoked while this key was being minted, so it is already dead. Try again to mint one under the new pepper.",
-      { reason: "revoked_during_mint" },
-    );
-  }
+  await storeKeyUnderLease(context, mint.key);
 }
 
 /**

@@ -1,5 +1,6 @@
 import { getDatabaseHandle, type Database } from "@/db";
-import { getEnv } from "@/lib/env";
+import { getEnv, keyRingFromEnv } from "@/lib/env";
+import type { KeyRing } from "@/lib/tokens/key-ring";
 import { requireEncryptionKey } from "@/lib/keys/encryption";
 import type { KeyStateCache } from "@/lib/keys/key-state-cache";
 import { getKeyStateCache } from "@/lib/keys/runtime";
@@ -29,8 +30,11 @@ export const DEFAULT_TIMEOUTS: LifecycleTimeouts = {
 export interface LifecycleDeps {
   db: Database;
   machines: MachineProvider;
-  /** NEXTAUTH_SECRET; undefined makes every minting operation fail `misconfigured` before any work. */
-  signingSecret: string | undefined;
+  /**
+   * NEXTAUTH_SECRET signs, NEXTAUTH_SECRET_PREVIOUS only verifies (the fallback's check of a stored
+   * key); undefined makes every minting operation fail `misconfigured` before any work.
+   */
+  keyRing: KeyRing | undefined;
   encryptionKey: Buffer;
   gatewayTokenSecret: string;
   /** Full URL instances call to prove who they are (`…/api/gateway/whoami`). */
@@ -40,6 +44,12 @@ export interface LifecycleDeps {
   defaultRegion: string;
   /** KILO_TOKEN_ENV claim, when keys are bound to one environment. */
   tokenEnv?: string;
+  /** FALLBACK_MIN_REMAINING_MINUTES: the least life a stored key needs to be deployed as a fallback. */
+  fallbackMinRemainingMs: number;
+  /** REFRESH_CONCURRENCY: refreshes one scheduler pass runs at once. */
+  refreshConcurrency: number;
+  /** Test seams: called at fixed points of an operation, so a test can change the world exactly there. */
+  hooks?: { afterKeyStored?(instanceId: string): Promise<void> };
   /** This process's key cache, dropped at once when an instance is destroyed. */
   keyStateCache?: KeyStateCache;
   now: () => Date;
@@ -61,13 +71,15 @@ export async function getLifecycleDeps(): Promise<LifecycleDeps> {
   return {
     db: handle.db,
     machines: getMachineProvider(),
-    signingSecret: env.NEXTAUTH_SECRET,
+    keyRing: keyRingFromEnv(env),
     encryptionKey: requireEncryptionKey(env),
     gatewayTokenSecret: env.GATEWAY_TOKEN_SECRET,
     whoamiUrl: whoamiUrlFor(callbackBase),
     image: env.GATEWAY_IMAGE,
     defaultRegion: env.MACHINE_PROVIDER === "fly" ? env.FLY_REGION : "local",
     tokenEnv: env.KILO_TOKEN_ENV,
+    fallbackMinRemainingMs: env.FALLBACK_MIN_REMAINING_MINUTES * 60_000,
+    refreshConcurrency: env.REFRESH_CONCURRENCY,
     keyStateCache,
     now: () => new Date(),
     timeouts: DEFAULT_TIMEOUTS,

@@ -1,4 +1,6 @@
 import type { InstanceEventRow, InstanceRow } from "@/db/schema";
+import { configuredSigningKeyIds } from "@/lib/tokens/configured";
+import type { SigningKeyIds } from "@/lib/tokens/key-ring";
 import { computeKeyHealth } from "./key-health";
 import type { KeyHealth } from "./schemas";
 
@@ -55,12 +57,18 @@ export function toInstanceStatusDto(row: InstanceRow): InstanceStatusDto {
   };
 }
 
-export function toInstanceConfigDto(row: InstanceRow, currentPepperFingerprint: string | null, now: Date): InstanceConfigDto {
+/** `signingKeys` defaults to this process's key ring (NEXTAUTH_SECRET and NEXTAUTH_SECRET_PREVIOUS). */
+export function toInstanceConfigDto(
+  row: InstanceRow,
+  currentPepperFingerprint: string | null,
+  now: Date,
+  signingKeys: SigningKeyIds | null = configuredSigningKeyIds(),
+): InstanceConfigDto {
   return {
     id: row.id,
     keyId: row.keyId,
     keySource: row.keySource,
-    keyHealth: computeKeyHealth(row, currentPepperFingerprint, now),
+    keyHealth: computeKeyHealth(row, currentPepperFingerprint, now, signingKeys),
     keyExpiresAt: iso(row.keyExpiresAt),
     keyMintedAt: iso(row.keyMintedAt),
     keyRevokedAt: iso(row.keyRevokedAt),
@@ -71,8 +79,13 @@ export function toInstanceConfigDto(row: InstanceRow, currentPepperFingerprint: 
   };
 }
 
-export function toInstanceDto(row: InstanceRow, currentPepperFingerprint: string | null, now: Date): InstanceDto {
-  return { ...toInstanceStatusDto(row), config: toInstanceConfigDto(row, currentPepperFingerprint, now) };
+export function toInstanceDto(
+  row: InstanceRow,
+  currentPepperFingerprint: string | null,
+  now: Date,
+  signingKeys: SigningKeyIds | null = configuredSigningKeyIds(),
+): InstanceDto {
+  return { ...toInstanceStatusDto(row), config: toInstanceConfigDto(row, currentPepperFingerprint, now, signingKeys) };
 }
 
 export interface InstanceEventDto {

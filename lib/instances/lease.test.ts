@@ -55,7 +55,7 @@ describe.each(testDrivers())("operation leases (%s)", (driver) => {
     const ids = [leased.id, ...free.map((row) => row.id)];
     const claimed = await claimLeases(db, {
       where: sql`${instances.id} in (${sql.join(ids.map((id) => sql`${id}::uuid`), sql`, `)})`,
-      orderBy: instances.createdAt,
+      orderBy: [instances.createdAt],
       limit: 10,
       operation: "refresh",
       ttlMs: 60_000,

@@ -140,14 +140,14 @@ export async function renewLease(db: Database, lease: Lease): Promise<boolean> {
  */
 export async function claimLeases(
   db: Database,
-  input: { where: SQL | undefined; orderBy: SQL | PgColumn; limit: number; operation: LifecycleOperation; ttlMs: number },
+  input: { where: SQL | undefined; orderBy: (SQL | PgColumn)[]; limit: number; operation: LifecycleOperation; ttlMs: number },
 ): Promise<Lease[]> {
   const rows = await db.transaction(async (tx) => {
     const due = await tx
       .select({ id: instances.id })
       .from(instances)
       .where(and(input.where, isNull(instances.destroyedAt), leaseIsFree()))
-      .orderBy(input.orderBy)
+      .orderBy(...input.orderBy)
       .limit(input.limit)
       .for("update", { skipLocked: true });
     if (due.length === 0) return [];

@@ -123,7 +123,7 @@ describe.each(testDrivers())("instance lifecycle on local machines (%s)", (drive
   it("refuses to mint without a signing secret, before any work", async () => {
     const owner = await harness.createUser();
     const row = await harness.provision(owner.id);
-    const deps = { ...harness.deps, signingSecret: undefined };
+    const deps = { ...harness.deps, keyRing: undefined };
     await expect(startInstance({ instanceId: row.id, actor: user(owner.id) }, deps)).rejects.toMatchObject({ code: "misconfigured" });
     const [after] = await harness.database.db.select().from(instances).where(eq(instances.id, row.id));
     expect(after).toMatchObject({ status: "provisioned", leaseToken: null, keyId: null, machineId: null });

@@ -1,6 +1,7 @@
 import type { InstanceRow, InstanceStatus, KeySource, NewInstanceRow } from "@/db/schema";
 import { recordInstanceEvent, type Actor } from "@/lib/audit/events";
 import { AppError, isAppError } from "@/lib/errors";
+import { notifyKeyStateChanged } from "@/lib/keys/invalidation";
 import { logger } from "@/lib/logger";
 import { isMachineError, type MachineError } from "@/lib/machines/types";
 import type { LifecycleDeps } from "./deps";
@@ -105,6 +106,7 @@ export async function runOperation(
     const now = deps.now();
     const row = await releaseLease(deps.db, lease, { ...result.values, lastActivityAt: now });
     if (!row) throw lostLeaseError();
+    if (result.values.deployedKeyId !== undefined) await announceSupersededKeys(deps, lease.instanceId);
     await recordInstanceEvent(deps.db, {
       ...event,
       outcome: result.outcome ?? "success",
@@ -138,6 +140,18 @@ export async function runOperation(
   } finally {
     clearInterval(heartbeat);
   }
+}
+
+/**
+ * A new deployed key supersedes the one before it: every replica's whoami must refuse the old key
+ * from now on. Sent after the release commits (so no replica reloads the old row); if it is lost,
+ * the key-state cache's TTL still bounds how long a superseded key works.
+ */
+async function announceSupersededKeys(deps: LifecycleDeps, instanceId: string): Promise<void> {
+  deps.keyStateCache?.invalidate({ instanceId });
+  await notifyKeyStateChanged(deps.db, { instanceId }).catch((error: unknown) =>
+    logger.warn("could not announce a superseded key", { instanceId, error }),
+  );
 }
 
 /** After a failed machine step: what the provider says the machine is doing now. */

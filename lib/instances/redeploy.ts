@@ -1,6 +1,7 @@
 import type { InstanceRow } from "@/db/schema";
 import type { LifecycleDeps } from "./deps";
-import { deployWithFreshKey, requireSigningSecret } from "./deploy";
+import { deployWithFreshKey } from "./deploy";
+import { requireKeyRing } from "./fresh-key";
 import { runOperation } from "./operation";
 import type { InstanceOperationInput } from "./start";
 
@@ -11,6 +12,6 @@ import type { InstanceOperationInput } from "./start";
  * `operation_in_progress`.
  */
 export async function redeployInstance(input: InstanceOperationInput, deps: LifecycleDeps): Promise<InstanceRow> {
-  requireSigningSecret(deps);
+  requireKeyRing(deps);
   return runOperation({ ...input, operation: "redeploy", firstStep: "minting_key" }, deps, (context) => deployWithFreshKey(context, "restarting"));
 }

@@ -1,15 +1,14 @@
-import { and, asc, eq, isNotNull, isNull, lte, ne, or } from "drizzle-orm";
-import { instances } from "@/db/schema";
 import type { Actor } from "@/lib/audit/events";
 import { AppError } from "@/lib/errors";
 import { getEnv } from "@/lib/env";
-import { mintApiKey } from "@/lib/keys/mint";
-import { storeMintedKey } from "@/lib/keys/store-key";
 import { gatewayTokenFor } from "@/lib/machines/gateway-token";
 import { pushKeyToGateway } from "@/lib/machines/gateway-client";
+import { signingKeyIdOf } from "@/lib/tokens/key-ring";
 import type { LifecycleDeps } from "./deps";
-import { requireSigningSecret } from "./deploy";
+import { deployedKeyValues } from "./deploy";
+import { claimMachineWriteForKey, mintKeyFor, requireKeyRing, storeKeyUnderLease } from "./fresh-key";
 import { claimLeases } from "./lease";
+import { dueForRefresh, refreshOrder } from "./refresh-due";
 import { buildMachineConfig } from "./machine-config";
 import { reconcileStaleInstances } from "./reconcile";
 import { runOperation, toAppError, type OperationContext, type OperationResult } from "./operation";
@@ -35,83 +34,80 @@ export interface RefreshSummary {
 export interface RefreshOptions {
   /** Most instances to claim in this run. */
   limit?: number;
-  /** Refresh keys expiring within this many hours (PROACTIVE_REFRESH_THRESHOLD_HOURS). */
+  /** Refresh keys within this many hours of expiry (PROACTIVE_REFRESH_THRESHOLD_HOURS). */
   thresholdHours?: number;
-  /** How many refreshes run at once. */
+  /** How many refreshes run at once (REFRESH_CONCURRENCY). */
   concurrency?: number;
+  /** Only this owner's instances, and no reconcile first: a pepper rotation re-keying them at once. */
+  ownerId?: string;
+  /** Who the audit log names as having triggered it (the scheduler by default). */
+  actor?: Actor;
 }
 
+/** Most instances one pass claims: at the default concurrency, a few minutes of provider work. */
+const DEFAULT_PASS_LIMIT = 10_000;
+
 /**
- * One scheduler pass: reconciles instances not checked for a while, then claims running instances whose deployed key expires within the threshold,
- * was revoked by a pepper rotation, or is not the latest minted one, and refreshes each (see
- * refreshInstanceKey). Claims use `FOR UPDATE SKIP LOCKED` and take each instance's operation
- * lease in the same transaction, so replicas running passes at the same time never pick the same
- * instance, and no user operation runs on an instance while it is being refreshed. Instances whose
- * last refresh failed wait for their backoff. Safe to call as often as you like.
+ * One scheduler pass: reconciles instances not checked for a while, then refreshes every running
+ * instance that is due (see dueForRefresh) — keys under a retiring or retired signing secret and
+ * revoked keys first, then by expiry — with `concurrency` refreshes in flight at any moment.
+ * Each worker claims its next instance only when it is free (`FOR UPDATE SKIP LOCKED`, taking the
+ * instance's operation lease in the same transaction), so replicas running passes at the same
+ * time never pick the same instance, no claimed lease waits in a queue while it ages, and no user
+ * operation runs on an instance while it is being refreshed. A refreshed or failed instance is no
+ * longer due (failures back off), so the pass ends. Safe to call as often as you like.
  */
 export async function refreshDueInstances(options: RefreshOptions, deps: LifecycleDeps): Promise<RefreshSummary> {
-  requireSigningSecret(deps);
+  const currentKid = signingKeyIdOf(requireKeyRing(deps).current);
   const thresholdHours = options.thresholdHours ?? getEnv().PROACTIVE_REFRESH_THRESHOLD_HOURS;
-  const limit = options.limit ?? 50;
-  const concurrency = Math.max(1, options.concurrency ?? 4);
+  const limit = options.limit ?? DEFAULT_PASS_LIMIT;
+  const concurrency = Math.max(1, options.concurrency ?? deps.refreshConcurrency);
+  const actor = options.actor ?? SCHEDULER;
   // Reconcile first: an instance left in a transitional status (a crashed replica, a failed
   // release) is running in truth and must not drop out of the refresh forever.
-  const { changed } = await reconcileStaleInstances({ limit: Math.max(limit, 100) }, deps);
+  const { changed } = options.ownerId ? { changed: 0 } : await reconcileStaleInstances({ limit: 100 }, deps);
   const summary: RefreshSummary = { reconciled: changed, claimed: 0, refreshed: 0, failed: 0, results: [] };
 
-  // Claim only as many as run at once, so no claimed lease waits in a queue while it ages. A
-  // refreshed or failed instance is no longer due (failures back off), so the loop ends.
-  while (summary.claimed < limit) {
-    const batch = await claimLeases(deps.db, {
-      where: dueForRefresh(deps.now(), thresholdHours),
-      orderBy: asc(instances.deployedKeyExpiresAt),
-      limit: Math.min(concurrency, limit - summary.claimed),
-      operation: "refresh",
-      ttlMs: deps.timeouts.leaseMs,
-    });
-    if (batch.length === 0) break;
-    summary.claimed += batch.length;
-    await Promise.all(
-      batch.map(async (lease) => {
-        try {
-          const row = await runOperation({ instanceId: lease.instanceId, operation: "refresh", actor: SCHEDULER }, deps, refreshInstanceKey, {
-            claimedLease: lease,
-          });
-          summary.refreshed++;
-          summary.results.push({ instanceId: row.id, outcome: "refreshed", keyId: row.deployedKeyId ?? undefined });
-        } catch (error) {
-          summary.failed++;
-          summary.results.push({ instanceId: lease.instanceId, outcome: "failed", errorCode: toAppError(error).code });
-        }
-      }),
-    );
-  }
+  let reserved = 0;
+  const worker = async (): Promise<void> => {
+    while (reserved < limit) {
+      reserved++;
+      const [lease] = await claimLeases(deps.db, {
+        where: dueForRefresh({ now: deps.now(), thresholdHours, currentKid, ownerId: options.ownerId }),
+        orderBy: refreshOrder(currentKid),
+        limit: 1,
+        operation: "refresh",
+        ttlMs: deps.timeouts.leaseMs,
+      });
+      if (!lease) {
+        reserved--;
+        return;
+      }
+      summary.claimed++;
+      try {
+        const row = await runOperation({ instanceId: lease.instanceId, operation: "refresh", actor }, deps, refreshInstanceKey, {
+          claimedLease: lease,
+        });
+        summary.refreshed++;
+        summary.results.push({ instanceId: row.id, outcome: "refreshed", keyId: row.deployedKeyId ?? undefined });
+      } catch (error) {
+        summary.failed++;
+        summary.results.push({ instanceId: lease.instanceId, outcome: "failed", errorCode: toAppError(error).code });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, limit) }, worker));
   return summary;
 }
 
-/** Running instances whose deployed key expires within the threshold, was revoked, or is not the latest. */
-function dueForRefresh(now: Date, thresholdHours: number) {
-  const horizon = new Date(now.getTime() + thresholdHours * HOUR_MS);
-  return and(
-    eq(instances.status, "running"),
-    isNotNull(instances.machineId),
-    or(isNull(instances.nextRefreshAttemptAt), lte(instances.nextRefreshAttemptAt, now)),
-    or(
-      isNull(instances.deployedKeyExpiresAt),
-      lte(instances.deployedKeyExpiresAt, horizon),
-      isNotNull(instances.keyRevokedAt),
-      isNull(instances.deployedKeyId),
-      ne(instances.deployedKeyId, instances.keyId),
-    ),
-  );
-}
-
 /**
- * Replaces a running instance's key without a restart: mint under the current pepper, store it as
- * latest, write it durably into the machine config without booting (`skipLaunch`, so a later
+ * Replaces a running instance's key without a restart: mint under the current pepper and signing
+ * secret, store it as latest, re-check under the lease that it is still the latest and not
+ * revoked, write it durably into the machine config without booting (`skipLaunch`, so a later
  * restart keeps it), then push it live to the gateway, which re-verifies it with whoami before
  * swapping. Only a key the gateway confirms as valid counts as deployed. A failure schedules a
- * retry with backoff and leaves the old key running (it is still valid unless revoked).
+ * retry with backoff and leaves the old key running (it is still valid unless revoked); a
+ * revocation that lands mid-refresh leaves the machine untouched and the instance due again at once.
  */
 async function refreshInstanceKey(context: OperationContext): Promise<OperationResult> {
   const { deps, lease } = context;
@@ -123,19 +119,17 @@ async function refreshInstanceKey(context: OperationContext): Promise<OperationR
   };
 
   await context.setStep("minting_key");
-  const minted = await context.time("mint", () =>
-    mintApiKey(
-      { userId: row.ownerId, instanceId: row.id },
-      { db: deps.db, secret: requireSigningSecret(deps), env: deps.tokenEnv, now: deps.now, timeoutMs: deps.timeouts.mintMs },
-    ),
-  );
+  const minted = await context.time("mint", () => mintKeyFor(row, deps));
   context.key = { source: "minted", keyId: minted.keyId };
-  const { revoked } = await context.time("persist", () =>
-    storeMintedKey(minted, { db: deps.db, encryptionKey: deps.encryptionKey, now: deps.now, leaseToken: lease.token }),
-  );
-  if (revoked) throw new AppError("key_unavailable", "The owner's keys were revoked during the refresh; the next pass mints again.");
+  await context.time("persist", () => storeKeyUnderLease(context, minted));
 
-  await context.setStep("updating_machine");
+  try {
+    await claimMachineWriteForKey(context, minted.keyId, { leaseStep: "updating_machine" });
+  } catch (error) {
+    // Not a failure of this instance: the rotation wants a fresh key now, not after a backoff.
+    context.failureValues = {};
+    throw error;
+  }
   const machine = await context.time("machine", () =>
     deps.machines.update(row.machineId!, { config: buildMachineConfig(row, minted.token, deps), skipLaunch: true }),
   );
@@ -153,9 +147,7 @@ async function refreshInstanceKey(context: OperationContext): Promise<OperationR
 
   return {
     values: {
-      deployedKeyId: minted.keyId,
-      deployedKeyExpiresAt: minted.expiresAt,
-      deployedAt: deps.now(),
+      ...deployedKeyValues(minted, deps.now()),
       refreshAttempts: 0,
       nextRefreshAttemptAt: null,
       lastErrorCode: null,

@@ -29,5 +29,5 @@ export const provisionInstanceSchema = z.object({
 
 export type ProvisionInstanceInput = z.infer<typeof provisionInstanceSchema>;
 
-export const keyHealthValues = ["ok", "expiring", "critical", "expired", "revoked", "unknown", "undeployed"] as const;
+export const keyHealthValues = ["ok", "previous_signing_key", "expiring", "critical", "expired", "revoked", "unknown", "undeployed"] as const;
 export type KeyHealth = (typeof keyHealthValues)[number];

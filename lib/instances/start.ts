@@ -1,7 +1,8 @@
 import type { InstanceRow } from "@/db/schema";
 import type { Actor } from "@/lib/audit/events";
 import type { LifecycleDeps } from "./deps";
-import { deployWithFreshKey, requireSigningSecret } from "./deploy";
+import { deployWithFreshKey } from "./deploy";
+import { requireKeyRing } from "./fresh-key";
 import { runOperation } from "./operation";
 
 export interface InstanceOperationInput {
@@ -17,7 +18,7 @@ export interface InstanceOperationInput {
  * a concurrent operation makes it fail `operation_in_progress`.
  */
 export async function startInstance(input: InstanceOperationInput, deps: LifecycleDeps): Promise<InstanceRow> {
-  requireSigningSecret(deps);
+  requireKeyRing(deps);
   return runOperation({ ...input, operation: "start", firstStep: "minting_key" }, deps, async (context) => {
     const { row } = context.lease;
     if (row.status === "running" && row.machineId) return { values: {}, outcome: "noop" };

@@ -9,9 +9,11 @@ import { signKiloToken } from "@/lib/tokens/kilo-token";
 import { authenticateInstanceKey, type AuthenticateInstanceKeyDeps } from "./authenticate";
 import { KEY_STATE_CHANNEL, notifyKeyStateChanged } from "./invalidation";
 import { databaseKeyStateSource, KeyStateCache, type KeyStateSource } from "./key-state-cache";
-import { API_KEY_LIFETIME_SECONDS, mintApiKey } from "./mint";
+import jwt from "jsonwebtoken";
+import { API_KEY_LIFETIME_SECONDS } from "./mint";
+import { storeMintedKey } from "./store-key";
 import { rotatePepper } from "./rotate-pepper";
-import { seedUserWithInstance, TEST_SECRET } from "./test-fixtures";
+import { mintStoredKey, seedUserWithInstance, TEST_ENCRYPTION_KEY, TEST_KEY_RING, TEST_SECRET } from "./test-fixtures";
 
 /** The database source, counting reads, so tests can prove the hot path does no I/O. */
 function countingSource(source: KeyStateSource) {
@@ -66,10 +68,10 @@ describe.each(testDrivers())("authenticateInstanceKey on %s", (driver) => {
 
   async function setup(options: { env?: string } = {}) {
     const seeded = await seedUserWithInstance(database.db);
-    const key = await mintApiKey({ userId: seeded.user.id, instanceId: seeded.instance.id }, { db: database.db, secret: TEST_SECRET, env: options.env });
+    const key = await mintStoredKey(database.db, { userId: seeded.user.id, instanceId: seeded.instance.id }, { secret: TEST_SECRET, env: options.env });
     const counting = countingSource(databaseKeyStateSource(database.db));
     const cache = new KeyStateCache(counting.source);
-    const deps: AuthenticateInstanceKeyDeps = { secret: TEST_SECRET, env: options.env, cache };
+    const deps: AuthenticateInstanceKeyDeps = { keyRing: TEST_KEY_RING, env: options.env, cache };
     return { ...seeded, key, cache, deps, reads: counting.reads };
   }
 
@@ -95,7 +97,7 @@ describe.each(testDrivers())("authenticateInstanceKey on %s", (driver) => {
     let clock = Date.now();
     const counting = countingSource(databaseKeyStateSource(database.db));
     const cache = new KeyStateCache(counting.source, { ttlMs: 30_000, now: () => clock });
-    const deps = { secret: TEST_SECRET, cache, now: () => new Date(clock) };
+    const deps = { keyRing: TEST_KEY_RING, cache, now: () => new Date(clock) };
     await authenticateInstanceKey(seeded.key.token, deps);
     clock += 29_000;
     await authenticateInstanceKey(seeded.key.token, deps);
@@ -112,7 +114,7 @@ describe.each(testDrivers())("authenticateInstanceKey on %s", (driver) => {
     const warm = await failure(authenticateInstanceKey(key.token, { ...deps, now: afterExpiry }));
     expect(warm).toMatchObject({ code: "token_expired", status: 401 });
     expect(warm.message).toContain(key.keyId);
-    const cold = await failure(authenticateInstanceKey(key.token, { secret: TEST_SECRET, cache: new KeyStateCache(databaseKeyStateSource(database.db)), now: afterExpiry }));
+    const cold = await failure(authenticateInstanceKey(key.token, { keyRing: TEST_KEY_RING, cache: new KeyStateCache(databaseKeyStateSource(database.db)), now: afterExpiry }));
     expect(cold.code).toBe("token_expired");
   });
 
@@ -124,7 +126,7 @@ describe.each(testDrivers())("authenticateInstanceKey on %s", (driver) => {
     expect(error).toMatchObject({ code: "token_revoked", status: 401 });
     expect(error.message).toMatch(/rotated/);
 
-    const fresh = await mintApiKey({ userId: user.id, instanceId: instance.id }, { db: database.db, secret: TEST_SECRET });
+    const fresh = await mintStoredKey(database.db, { userId: user.id, instanceId: instance.id }, { secret: TEST_SECRET });
     expect(await authenticateInstanceKey(fresh.token, deps)).toMatchObject({ keyId: fresh.keyId });
   });
 
@@ -178,9 +180,9 @@ describe.each(testDrivers())("authenticateInstanceKey on %s", (driver) => {
 
   it("token_invalid for a key minted for another environment", async () => {
     const { key, cache } = await setup({ env: "staging" });
-    expect(await authenticateInstanceKey(key.token, { secret: TEST_SECRET, env: "staging", cache })).toMatchObject({ keyId: key.keyId });
-    expect((await failure(authenticateInstanceKey(key.token, { secret: TEST_SECRET, env: "production", cache }))).code).toBe("token_invalid");
-    expect((await failure(authenticateInstanceKey(key.token, { secret: "another-secret-".padEnd(40, "z"), env: "staging", cache }))).code).toBe("token_invalid");
+    expect(await authenticateInstanceKey(key.token, { keyRing: TEST_KEY_RING, env: "staging", cache })).toMatchObject({ keyId: key.keyId });
+    expect((await failure(authenticateInstanceKey(key.token, { keyRing: TEST_KEY_RING, env: "production", cache }))).code).toBe("token_invalid");
+    expect((await failure(authenticateInstanceKey(key.token, { keyRing: { current: "another-secret-".padEnd(40, "z"), previous: [] }, env: "staging", cache }))).code).toBe("token_invalid");
   });
 
   it("no error message contains the key or a pepper", async () => {
@@ -206,7 +208,7 @@ describe.each(testDrivers())("authenticateInstanceKey on %s", (driver) => {
     const unlistenA = await replicaA.listen(database);
     const unlistenB = await replicaB.listen(database);
     try {
-      const depsB = { secret: TEST_SECRET, cache: replicaB };
+      const depsB = { keyRing: TEST_KEY_RING, cache: replicaB };
       await authenticateInstanceKey(key.token, depsB);
       await rotatePepper({ userId: user.id, actor: { type: "user", id: user.id } }, { db: database.db, cache: replicaA });
       const elapsed = await eventually(
@@ -238,11 +240,63 @@ describe.each(testDrivers())("authenticateInstanceKey on %s", (driver) => {
   it("forgets cached verifications when the secret changes", async () => {
     const { user, instance, key, cache } = await setup();
     const secret2 = "rotated-secret-".padEnd(40, "q");
-    await authenticateInstanceKey(key.token, { secret: TEST_SECRET, cache });
-    expect((await failure(authenticateInstanceKey(key.token, { secret: secret2, cache }))).code).toBe("token_invalid");
-    const other = await mintApiKey({ userId: user.id, instanceId: instance.id }, { db: database.db, secret: secret2 });
-    expect(await authenticateInstanceKey(other.token, { secret: secret2, cache })).toMatchObject({ keyId: other.keyId });
-    expect((await failure(authenticateInstanceKey(key.token, { secret: secret2, cache }))).code).toBe("token_invalid");
+    await authenticateInstanceKey(key.token, { keyRing: TEST_KEY_RING, cache });
+    expect((await failure(authenticateInstanceKey(key.token, { keyRing: { current: secret2, previous: [] }, cache }))).code).toBe("token_invalid");
+    const other = await mintStoredKey(database.db, { userId: user.id, instanceId: instance.id }, { secret: secret2 });
+    expect(await authenticateInstanceKey(other.token, { keyRing: { current: secret2, previous: [] }, cache })).toMatchObject({ keyId: other.keyId });
+    expect((await failure(authenticateInstanceKey(key.token, { keyRing: { current: secret2, previous: [] }, cache }))).code).toBe("token_invalid");
+  });
+
+  it("accepts only the instance's current keys: a superseded key is token_revoked, the deployed one still works", async () => {
+    const { user, instance, key, deps, cache } = await setup();
+    const unlisten = await cache.listen(database);
+    try {
+      // The first key is deployed; a second is minted as latest (a redeploy in flight): both may be on the machine.
+      await database.db.update(instances).set({ deployedKeyId: key.keyId, deployedKeyJti: key.jti }).where(eq(instances.id, instance.id));
+      const second = await mintStoredKey(database.db, { userId: user.id, instanceId: instance.id });
+      await eventually(async () => (await outcome(second.token, deps)) === "ok", 1_000);
+      expect(await outcome(key.token, deps)).toBe("ok");
+
+      // A third mint replaces the latest: the second is neither latest nor deployed any more.
+      const third = await mintStoredKey(database.db, { userId: user.id, instanceId: instance.id });
+      await eventually(async () => (await outcome(second.token, deps)) === "token_revoked", 1_000);
+      const error = await failure(authenticateInstanceKey(second.token, deps));
+      expect(error.message).toMatch(/superseded/);
+      expect(await outcome(third.token, deps)).toBe("ok");
+      expect(await outcome(key.token, deps)).toBe("ok");
+    } finally {
+      await unlisten();
+    }
+  });
+
+  it("a key re-signed with the same payload by another HS256 implementation (same jti) still verifies", async () => {
+    const { key, deps } = await setup();
+    const payload = jwt.decode(key.token) as Record<string, unknown>;
+    const resigned = jwt.sign(payload, TEST_SECRET, { algorithm: "HS256" });
+    expect(resigned).not.toBe(key.token);
+    expect(await authenticateInstanceKey(resigned, deps)).toMatchObject({ instanceId: payload.instanceId });
+    const { jti: _jti, ...withoutJti } = payload;
+    void _jti;
+    const otherJti = jwt.sign({ ...withoutJti, jti: randomUUID() }, TEST_SECRET, { algorithm: "HS256" });
+    expect((await failure(authenticateInstanceKey(otherJti, deps))).code).toBe("token_revoked");
+  });
+
+  it("accepts keys under a previous secret while it stays in the ring, and refuses an unknown kid", async () => {
+    const { user, instance, cache } = await setup();
+    const retiring = "retiring-secret-".padEnd(40, "r");
+    const old = await mintStoredKey(database.db, { userId: user.id, instanceId: instance.id }, { secret: retiring });
+    const rotated = { keyRing: { current: TEST_SECRET, previous: [retiring] }, cache };
+    expect(await authenticateInstanceKey(old.token, rotated)).toMatchObject({ keyId: old.keyId });
+    const dropped = await failure(authenticateInstanceKey(old.token, { keyRing: TEST_KEY_RING, cache }));
+    expect(dropped).toMatchObject({ code: "token_invalid", status: 401 });
+    expect(dropped.message).toMatch(/no longer/);
+  });
+
+  it("a key stored by an operation is current even before it is deployed", async () => {
+    const { user, instance, deps } = await setup();
+    const key = await mintStoredKey(database.db, { userId: user.id, instanceId: instance.id });
+    await storeMintedKey(key, { db: database.db, encryptionKey: TEST_ENCRYPTION_KEY });
+    expect(await outcome(key.token, deps)).toBe("ok");
   });
 
   it("a random user id in a validly signed key is refused without error", async () => {
@@ -269,14 +323,14 @@ describe.each(realPostgresDrivers())("two replicas with their own connections to
 
   it("a rotation on replica A revokes the key on replica B within 1 s", async () => {
     const { user, instance } = await seedUserWithInstance(replicaA.db);
-    const key = await mintApiKey({ userId: user.id, instanceId: instance.id }, { db: replicaA.db, secret: TEST_SECRET });
+    const key = await mintStoredKey(replicaA.db, { userId: user.id, instanceId: instance.id }, { secret: TEST_SECRET });
     const cacheA = new KeyStateCache(databaseKeyStateSource(replicaA.db));
     const cacheB = new KeyStateCache(databaseKeyStateSource(replicaB.db));
     const unlistenA = await cacheA.listen(replicaA);
     const unlistenB = await cacheB.listen(replicaB);
     try {
-      const depsA = { secret: TEST_SECRET, cache: cacheA };
-      const depsB = { secret: TEST_SECRET, cache: cacheB };
+      const depsA = { keyRing: TEST_KEY_RING, cache: cacheA };
+      const depsB = { keyRing: TEST_KEY_RING, cache: cacheB };
       await authenticateInstanceKey(key.token, depsA);
       await authenticateInstanceKey(key.token, depsB);
 

@@ -43,7 +43,7 @@ export class LruMap<K, V> {
  * it but is not stored, so a value read before a change is never cached after it.
  */
 export class LoadingCache<V> {
-  readonly #values: LruMap<string, { value: V; freshUntil: number }>;
+  readonly #values: LruMap<string, { value: V; loadedAt: number; freshUntil: number }>;
   readonly #loading = new Map<string, Promise<V>>();
 
   constructor(
@@ -52,16 +52,20 @@ export class LoadingCache<V> {
     this.#values = new LruMap(options.maxEntries);
   }
 
-  get(key: string): Promise<V> {
+  /** `loadedSince`: a value loaded before this time (ms) is reloaded, however fresh its TTL says it is. */
+  get(key: string, options: { loadedSince?: number } = {}): Promise<V> {
     const cached = this.#values.get(key);
-    if (cached && cached.freshUntil > this.options.now()) return Promise.resolve(cached.value);
+    const recentEnough = options.loadedSince === undefined || (cached?.loadedAt ?? 0) >= options.loadedSince;
+    if (cached && cached.freshUntil > this.options.now() && recentEnough) return Promise.resolve(cached.value);
+    if (cached && !recentEnough) this.#values.delete(key);
     const pending = this.#loading.get(key);
     if (pending) return pending;
+    const loadedAt = this.options.now();
     const load = this.options.load(key).then(
       (value) => {
         if (this.#loading.get(key) === load) {
           this.#loading.delete(key);
-          this.#values.set(key, { value, freshUntil: this.options.now() + this.options.ttlMs });
+          this.#values.set(key, { value, loadedAt, freshUntil: this.options.now() + this.options.ttlMs });
         }
         return value;
       },

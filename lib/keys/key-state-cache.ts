@@ -11,6 +11,12 @@ const MAX_ENTRIES = 10_000;
 export interface InstanceKeyState {
   ownerId: string;
   destroyed: boolean;
+  /**
+   * The instance's current keys — the latest minted and the deployed one, exactly the keys that
+   * may be on its machine — by `jti` and by key id (keys recorded before jtis were have only an id).
+   */
+  currentJtis: string[];
+  currentKeyIds: string[];
 }
 
 /** Where the cache reads from on a miss. Tests wrap it to count reads. */
@@ -29,12 +35,26 @@ export function databaseKeyStateSource(db: Database): KeyStateSource {
     },
     async instanceState(instanceId) {
       const [row] = await db
-        .select({ ownerId: instances.ownerId, status: instances.status, destroyedAt: instances.destroyedAt })
+        .select({
+          ownerId: instances.ownerId,
+          status: instances.status,
+          destroyedAt: instances.destroyedAt,
+          keyJti: instances.keyJti,
+          deployedKeyJti: instances.deployedKeyJti,
+          keyId: instances.keyId,
+          deployedKeyId: instances.deployedKeyId,
+        })
         .from(instances)
         .where(eq(instances.id, instanceId))
         .limit(1);
       if (!row) return null;
-      return { ownerId: row.ownerId, destroyed: row.status === "destroyed" || row.destroyedAt !== null };
+      const present = (values: (string | null)[]) => values.filter((value): value is string => value !== null);
+      return {
+        ownerId: row.ownerId,
+        destroyed: row.status === "destroyed" || row.destroyedAt !== null,
+        currentJtis: present([row.keyJti, row.deployedKeyJti]),
+        currentKeyIds: present([row.keyId, row.deployedKeyId]),
+      };
     },
   };
 }
@@ -44,8 +64,11 @@ export interface VerifiedKey {
   userId: string;
   instanceId: string;
   keyId: string;
+  /** The `jti` claim, compared with the instance's current keys on every use. */
+  jti: string | null;
   /** The pepper claim, compared with the owner's current pepper on every use. */
   pepper: string | null;
+  issuedAtMs: number;
   expiresAtMs: number;
 }
 
@@ -70,7 +93,7 @@ export class KeyStateCache {
   readonly #peppers: LoadingCache<string | null>;
   readonly #instances: LoadingCache<InstanceKeyState | null>;
   readonly #verified: LruMap<string, VerifiedKey>;
-  #verifiedUnder: { secret: string; env: string | undefined } | undefined;
+  #verifiedUnder: { keyRing: string; env: string | undefined } | undefined;
   /** The invalidation subscription was lost: nothing cached can be trusted until it is back. */
   #unsubscribed = false;
 
@@ -90,24 +113,28 @@ export class KeyStateCache {
     return this.#peppers.get(userId);
   }
 
-  instanceState(instanceId: string): Promise<InstanceKeyState | null> {
+  /** `loadedSince` (ms): reload an entry read before then, e.g. before the key being checked was minted. */
+  instanceState(instanceId: string, options: { loadedSince?: number } = {}): Promise<InstanceKeyState | null> {
     if (this.#unsubscribed) this.#instances.invalidate(instanceId);
-    return this.#instances.get(instanceId);
+    return this.#instances.get(instanceId, options);
   }
 
-  /** A previously verified key, if it was verified under this same secret and env. */
-  verifiedKey(digest: string, secret: string, env: string | undefined): VerifiedKey | undefined {
+  /**
+   * A previously verified key, if it was verified under this same key ring and env (`keyRing` is
+   * keyRingFingerprint(): one-way ids of the ring's secrets, never the secrets).
+   */
+  verifiedKey(digest: string, keyRing: string, env: string | undefined): VerifiedKey | undefined {
     const under = this.#verifiedUnder;
-    if (!under || under.secret !== secret || under.env !== env) return undefined;
+    if (!under || under.keyRing !== keyRing || under.env !== env) return undefined;
     return this.#verified.get(digest);
   }
 
-  rememberVerifiedKey(digest: string, secret: string, env: string | undefined, key: VerifiedKey): void {
+  rememberVerifiedKey(digest: string, keyRing: string, env: string | undefined, key: VerifiedKey): void {
     const under = this.#verifiedUnder;
-    if (!under || under.secret !== secret || under.env !== env) {
-      // A different secret or env makes every earlier verification meaningless.
+    if (!under || under.keyRing !== keyRing || under.env !== env) {
+      // A different key ring or env makes every earlier verification meaningless.
       this.#verified.clear();
-      this.#verifiedUnder = { secret, env };
+      this.#verifiedUnder = { keyRing, env };
     }
     this.#verified.set(digest, key);
   }

@@ -26,6 +26,10 @@ export interface MintedApiKey {
   /** The key itself. Goes only into encryption (encryptApiKey) and the machine's environment. */
   token: string;
   keyId: string;
+  /** Unique per mint; what whoami matches against the instance's current keys. */
+  jti: string;
+  /** Which signing secret signed it (the `kid` header). */
+  signingKid: string;
   userId: string;
   instanceId: string;
   expiresAt: Date;
@@ -36,7 +40,7 @@ export interface MintedApiKey {
 
 export interface MintApiKeyDeps {
   db: Database;
-  /** NEXTAUTH_SECRET (see requireSigningSecret in lib/http). */
+  /** NEXTAUTH_SECRET: the key ring's current secret, the only one that signs. */
   secret: string;
   /** KILO_TOKEN_ENV, when keys are bound to one environment. */
   env?: string;
@@ -119,18 +123,21 @@ export async function mintApiKey(
   if (!row) throw unknownUser(input.userId);
 
   const mintedAt = deps.now?.() ?? new Date();
-  const { token, expiresAt } = await signKiloToken({
+  const jti = randomUUID();
+  const { token, expiresAt, kid } = await signKiloToken({
     userId: input.userId,
     pepper: row.pepper,
     secret: deps.secret,
     expiresInSeconds: API_KEY_LIFETIME_SECONDS,
     env: deps.env,
-    extra: { instanceId: input.instanceId, jti: randomUUID() },
+    extra: { instanceId: input.instanceId, jti },
     now: mintedAt,
   });
   return {
     token,
     keyId: keyIdOf(token),
+    jti,
+    signingKid: kid,
     userId: input.userId,
     instanceId: input.instanceId,
     expiresAt,

@@ -13,7 +13,7 @@ import { KEY_STATE_CHANNEL } from "./invalidation";
 import { KeyMintTimeoutError, mintApiKey } from "./mint";
 import { rotatePepper, type ActorType } from "./rotate-pepper";
 import { storeMintedKey } from "./store-key";
-import { seedUserWithInstance, TEST_ENCRYPTION_KEY, TEST_SECRET } from "./test-fixtures";
+import { seedUserWithInstance, TEST_ENCRYPTION_KEY, TEST_KEY_RING, TEST_SECRET } from "./test-fixtures";
 
 describe.each(testDrivers())("pepper rotation on %s", (driver) => {
   let database: TestDatabase;
@@ -89,19 +89,17 @@ describe.each(testDrivers())("pepper rotation on %s", (driver) => {
 
     // The fallback now refuses the stored key from the instance row alone.
     const row = await instanceRow(instance.id);
-    const refusal = (() => {
-      try {
-        chooseKeyToDeploy({
-          mint: { ok: false, error: new KeyMintTimeoutError(5_000) },
-          stored: row,
-          now: new Date("2031-01-02T00:00:00Z"),
-          encryptionKey: TEST_ENCRYPTION_KEY,
-        });
-        return undefined;
-      } catch (error) {
-        return error;
-      }
-    })();
+    const refusal = await chooseKeyToDeploy({
+      mint: { ok: false, error: new KeyMintTimeoutError(5_000) },
+      stored: row,
+      now: new Date("2031-01-02T00:00:00Z"),
+      encryptionKey: TEST_ENCRYPTION_KEY,
+      keyRing: TEST_KEY_RING,
+      minRemainingMs: 60 * 60_000,
+    }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
     expect(refusal).toMatchObject({ code: "key_unavailable", details: { reason: "revoked" } });
   });
 

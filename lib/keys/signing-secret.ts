@@ -1,12 +1,14 @@
 import { AppError } from "@/lib/errors";
+import type { KeyRing } from "@/lib/tokens/key-ring";
 
 /**
- * NEXTAUTH_SECRET signs and verifies every API key. Routes and lifecycle operations call this
- * before any work, so a missing secret is a fast `503 misconfigured`, never a half-done operation.
+ * NEXTAUTH_SECRET signs every API key (NEXTAUTH_SECRET_PREVIOUS only verifies). Routes and
+ * lifecycle operations call this before any work, so a missing secret is a fast
+ * `503 misconfigured`, never a half-done operation.
  */
-export function assertSigningSecret(secret: string | undefined): string {
-  if (!secret) {
+export function assertKeyRing(ring: KeyRing | undefined): KeyRing {
+  if (!ring) {
     throw new AppError("misconfigured", "Key signing and verification are disabled: NEXTAUTH_SECRET is not configured.");
   }
-  return secret;
+  return ring;
 }

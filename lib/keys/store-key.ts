@@ -4,6 +4,7 @@ import { instances, users } from "@/db/schema";
 import { AppError } from "@/lib/errors";
 import { encryptApiKey } from "./encryption";
 import { pepperFingerprint } from "./fingerprints";
+import { notifyKeyStateChanged } from "./invalidation";
 import type { MintedApiKey } from "./mint";
 
 export interface StoreMintedKeyDeps {
@@ -26,7 +27,8 @@ export interface StoreMintedKeyDeps {
  * stored as revoked) or waits until after (and then marks this key revoked itself). Either way a
  * dead key is never stored as usable. `revoked: true` tells the caller to mint again.
  *
- * Overwrites the previous latest key; repeating it with the same key is harmless. Throws
+ * Overwrites the previous latest key (which whoami refuses from then on, unless it is the deployed
+ * one: every replica's key-state cache hears of it when this commits); repeating it with the same key is harmless. Throws
  * `not_found` when the instance does not exist or does not belong to the key's user.
  */
 export async function storeMintedKey(key: MintedApiKey, deps: StoreMintedKeyDeps): Promise<{ revoked: boolean }> {
@@ -47,6 +49,8 @@ export async function storeMintedKey(key: MintedApiKey, deps: StoreMintedKeyDeps
       .set({
         encryptedKey,
         keyId: key.keyId,
+        keyJti: key.jti,
+        keySigningKid: key.signingKid,
         keyExpiresAt: key.expiresAt,
         keyMintedAt: key.mintedAt,
         keySource: "minted",
@@ -65,6 +69,8 @@ export async function storeMintedKey(key: MintedApiKey, deps: StoreMintedKeyDeps
     if (written.length === 0) {
       throw new AppError("operation_in_progress", "Another operation has taken over the instance; this key was not stored.");
     }
+    // The previous latest key, unless it is the deployed one, is superseded from this commit on.
+    await notifyKeyStateChanged(tx, { instanceId: key.instanceId });
     return { revoked };
   });
 }

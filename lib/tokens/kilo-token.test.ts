@@ -7,6 +7,7 @@ import {
   verifyKiloToken,
   type SignKiloTokenExtra,
 } from "./kilo-token";
+import { keyRingFingerprint, secretForKeyId, signingKeyIdOf, signingKeyStatus } from "./key-ring";
 
 const secret = "s".repeat(40);
 const otherSecret = "o".repeat(40);
@@ -39,6 +40,8 @@ describe("signKiloToken", () => {
         iat: now.getTime() / 1000,
         exp: now.getTime() / 1000 + thirtyDays,
       },
+      kid: signingKeyIdOf(secret),
+      signedWith: "current",
     });
     expect(expiresAt.toISOString()).toBe("2030-01-31T00:00:00.000Z");
   });
@@ -51,7 +54,7 @@ describe("signKiloToken", () => {
 
   it("signs an HS256 JWT header", async () => {
     const { token } = await mint();
-    expect(jwt.decode(token, { complete: true })?.header).toEqual({ alg: "HS256", typ: "JWT" });
+    expect(jwt.decode(token, { complete: true })?.header).toEqual({ alg: "HS256", typ: "JWT", kid: signingKeyIdOf(secret) });
   });
 
   it("accepts a null pepper for legacy payloads", async () => {
@@ -97,8 +100,13 @@ describe("verifyKiloToken rejections", () => {
     expect(await verifyKiloToken(token, secret, { now: expiresAt })).toMatchObject({ ok: false, reason: "expired" });
   });
 
-  it("another secret → bad_signature", async () => {
+  it("another secret → unknown_signing_key (the kid names no secret of the ring)", async () => {
     const { token } = await mint();
+    expect(await verifyKiloToken(token, otherSecret, { now })).toMatchObject({ ok: false, reason: "unknown_signing_key" });
+  });
+
+  it("another secret without a kid header → bad_signature", async () => {
+    const token = jwt.sign({ kiloUserId: userId, apiTokenPepper: pepper, version: KILO_TOKEN_VERSION, iat: 1, exp: 2_000_000_000 }, secret, { algorithm: "HS256" });
     expect(await verifyKiloToken(token, otherSecret, { now })).toMatchObject({ ok: false, reason: "bad_signature" });
   });
 
@@ -193,5 +201,62 @@ describe("interop with jsonwebtoken", () => {
     expect(decoded).toMatchObject({ kiloUserId: userId, apiTokenPepper: pepper, version: 3, instanceId });
     expect(decoded.exp).toBe(expiresAt.getTime() / 1000);
     expect(() => jwt.verify(token, otherSecret, { algorithms: ["HS256"] })).toThrow(/invalid signature/);
+  });
+});
+
+describe("key ring", () => {
+  const retiring = "r".repeat(40);
+  const incoming = "i".repeat(40);
+
+  it("a kid is a one-way fingerprint of its secret, stable and distinct per secret", () => {
+    expect(signingKeyIdOf(secret)).toMatch(/^sk_[0-9a-f]{16}$/);
+    expect(signingKeyIdOf(secret)).toBe(signingKeyIdOf(secret));
+    expect(signingKeyIdOf(secret)).not.toBe(signingKeyIdOf(otherSecret));
+    expect(signingKeyIdOf(secret)).not.toContain(secret.slice(0, 8));
+  });
+
+  it("verifies a key under a previous secret while it stays in the ring, and says so", async () => {
+    const { token } = await mint({ secret: retiring });
+    expect(await verifyKiloToken(token, { current: secret, previous: [retiring] }, { now })).toMatchObject({
+      ok: true,
+      kid: signingKeyIdOf(retiring),
+      signedWith: "previous",
+    });
+    expect(await verifyKiloToken(token, { current: secret, previous: [] }, { now })).toMatchObject({ ok: false, reason: "unknown_signing_key" });
+  });
+
+  it("a replica that has only the incoming secret as previous verifies keys the first rotated replica mints", async () => {
+    const { token } = await mint({ secret: incoming });
+    expect(await verifyKiloToken(token, { current: secret, previous: [incoming] }, { now })).toMatchObject({ ok: true, signedWith: "previous" });
+  });
+
+  it("tries a token without kid against the current secret, then each previous one", async () => {
+    const payload = { kiloUserId: userId, apiTokenPepper: pepper, version: KILO_TOKEN_VERSION, instanceId, iat: now.getTime() / 1000, exp: now.getTime() / 1000 + 60 };
+    const underPrevious = jwt.sign(payload, retiring, { algorithm: "HS256" });
+    expect(await verifyKiloToken(underPrevious, { current: secret, previous: [incoming, retiring] }, { now })).toMatchObject({
+      ok: true,
+      kid: signingKeyIdOf(retiring),
+    });
+    expect(await verifyKiloToken(underPrevious, { current: secret, previous: [incoming] }, { now })).toMatchObject({ ok: false, reason: "bad_signature" });
+    const expired = jwt.sign({ ...payload, exp: now.getTime() / 1000 - 1 }, retiring, { algorithm: "HS256" });
+    expect(await verifyKiloToken(expired, { current: secret, previous: [retiring] }, { now })).toMatchObject({ ok: false, reason: "expired" });
+  });
+
+  it("a forged kid pointing at another secret does not help a token signed with a third", async () => {
+    const forged = jwt.sign({ kiloUserId: userId, apiTokenPepper: pepper, version: KILO_TOKEN_VERSION, iat: 1, exp: 2_000_000_000 }, otherSecret, {
+      algorithm: "HS256",
+      keyid: signingKeyIdOf(secret),
+    });
+    expect(await verifyKiloToken(forged, secret, { now })).toMatchObject({ ok: false, reason: "bad_signature" });
+  });
+
+  it("classifies stored kids against the ring", () => {
+    const ids = { current: signingKeyIdOf(secret), previous: [signingKeyIdOf(retiring)] };
+    expect(signingKeyStatus(ids, signingKeyIdOf(secret))).toBe("current");
+    expect(signingKeyStatus(ids, signingKeyIdOf(retiring))).toBe("previous");
+    expect(signingKeyStatus(ids, signingKeyIdOf(otherSecret))).toBe("retired");
+    expect(signingKeyStatus(ids, null)).toBe("current");
+    expect(secretForKeyId({ current: secret, previous: [retiring] }, signingKeyIdOf(retiring))).toBe(retiring);
+    expect(keyRingFingerprint({ current: secret, previous: [retiring] })).not.toContain(secret);
   });
 });

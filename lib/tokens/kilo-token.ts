@@ -1,5 +1,6 @@
 import { decodeProtectedHeader, jwtVerify, SignJWT, decodeJwt, type JWTPayload } from "jose";
 import { z } from "zod";
+import { secretForKeyId, signingKeyIdOf, type KeyRing, type SigningKeyStatus } from "./key-ring";
 
 /**
  * The one token format: every KiloCode API key carries this version. Bumping it invalidates every
@@ -46,6 +47,7 @@ export interface SignKiloTokenInput {
   userId: string;
   /** The user's current api_token_pepper (null only for legacy tokens that predate peppers). */
   pepper: string | null;
+  /** The signing secret (the key ring's current one); its fingerprint goes into the `kid` header. */
   secret: string;
   expiresInSeconds: number;
   env?: string;
@@ -58,6 +60,8 @@ export interface SignedKiloToken {
   token: string;
   /** Read back from the token's own `exp`, so what we store is exactly what verifiers enforce. */
   expiresAt: Date;
+  /** The `kid` header: which secret signed it (signingKeyIdOf), never the secret. */
+  kid: string;
 }
 
 /** Thrown when signKiloToken is asked to sign a payload outside the format (a programming error). */
@@ -92,12 +96,13 @@ export async function signKiloToken(input: SignKiloTokenInput): Promise<SignedKi
   });
   if (!payload.success) throw new KiloTokenPayloadError(payload.error.issues);
 
+  const kid = signingKeyIdOf(input.secret);
   const token = await new SignJWT(payload.data as unknown as JWTPayload)
-    .setProtectedHeader({ alg: ALGORITHM, typ: "JWT" })
+    .setProtectedHeader({ alg: ALGORITHM, typ: "JWT", kid })
     .sign(await hmacKey(input.secret));
   const exp = decodeJwt(token).exp;
   if (typeof exp !== "number") throw new Error("jose produced a token without exp");
-  return { token, expiresAt: new Date(exp * 1000) };
+  return { token, expiresAt: new Date(exp * 1000), kid };
 }
 
 export type KiloTokenFailure =
@@ -106,10 +111,18 @@ export type KiloTokenFailure =
   | "wrong_algorithm"
   | "wrong_version"
   | "malformed"
-  | "env_mismatch";
+  | "env_mismatch"
+  | "unknown_signing_key";
 
 export type VerifyKiloTokenResult =
-  | { ok: true; payload: KiloTokenPayload }
+  | {
+      ok: true;
+      payload: KiloTokenPayload;
+      /** The `kid` of the secret that verified it (also for a token that carried none). */
+      kid: string;
+      /** `previous`: valid, but under a secret being retired; the holder should get a fresh key. */
+      signedWith: Exclude<SigningKeyStatus, "retired">;
+    }
   | { ok: false; reason: KiloTokenFailure; message: string };
 
 export interface VerifyKiloTokenOptions {
@@ -124,32 +137,58 @@ export interface VerifyKiloTokenOptions {
  * Verifies signature (HS256 only), expiry, version, payload shape and `env`, in that order, and
  * returns the payload or a typed failure; it never throws for a bad token. It does not check the
  * pepper or the instance: that needs the database (see lib/keys/authenticate.ts).
- * Failure messages never contain the token or any claim value.
+ *
+ * The secret is chosen by the token's `kid` header among the ring's secrets; a `kid` the ring does
+ * not hold is `unknown_signing_key`. A token without `kid` (another HS256 signer, or a key minted
+ * before keys carried one) is tried against the current secret, then each previous one.
+ * A plain string is a ring of one secret. Failure messages never contain the token or any claim value.
  */
 export async function verifyKiloToken(
   token: string,
-  secret: string,
+  ring: KeyRing | string,
   options: VerifyKiloTokenOptions = {},
 ): Promise<VerifyKiloTokenResult> {
-  let alg: unknown;
+  const keyRing: KeyRing = typeof ring === "string" ? { current: ring, previous: [] } : ring;
+  let header: { alg?: unknown; kid?: unknown };
   try {
-    alg = decodeProtectedHeader(token).alg;
+    header = decodeProtectedHeader(token);
   } catch {
     return failure("malformed", "The token is not a well-formed JWT.");
   }
   // Checked before jose so `none`, HS512 and asymmetric algorithms all get the same typed answer.
-  if (alg !== ALGORITHM) return failure("wrong_algorithm", `The token must be signed with ${ALGORITHM}.`);
+  if (header.alg !== ALGORITHM) return failure("wrong_algorithm", `The token must be signed with ${ALGORITHM}.`);
 
-  let raw: JWTPayload;
-  try {
-    ({ payload: raw } = await jwtVerify(token, await hmacKey(secret), {
-      algorithms: [ALGORITHM],
-      currentDate: options.now,
-      clockTolerance: options.clockToleranceSeconds ?? 0,
-    }));
-  } catch (error) {
-    return joseFailure(error);
+  let candidates: string[];
+  if (header.kid === undefined) {
+    candidates = [keyRing.current, ...keyRing.previous];
+  } else {
+    const secret = typeof header.kid === "string" ? secretForKeyId(keyRing, header.kid) : undefined;
+    if (!secret) {
+      return failure("unknown_signing_key", "The token was signed with a key this server no longer (or does not yet) accept; get a fresh key.");
+    }
+    candidates = [secret];
   }
+
+  let verified: { raw: JWTPayload; secret: string } | undefined;
+  let lastFailure: VerifyKiloTokenResult | undefined;
+  for (const secret of candidates) {
+    try {
+      const { payload } = await jwtVerify(token, await hmacKey(secret), {
+        algorithms: [ALGORITHM],
+        currentDate: options.now,
+        clockTolerance: options.clockToleranceSeconds ?? 0,
+      });
+      verified = { raw: payload, secret };
+      break;
+    } catch (error) {
+      lastFailure = joseFailure(error);
+      // Only a signature mismatch means "maybe another secret": expiry and shape are the token's own.
+      if (lastFailure.ok === false && lastFailure.reason !== "bad_signature") return lastFailure;
+    }
+  }
+  if (!verified) return lastFailure ?? failure("bad_signature", "The token's signature is not valid.");
+
+  const { raw } = verified;
   if (raw.version !== KILO_TOKEN_VERSION) {
     return failure("wrong_version", `The token is not a version ${KILO_TOKEN_VERSION} key; mint a new one.`);
   }
@@ -158,7 +197,12 @@ export async function verifyKiloToken(
   if (options.env !== undefined && parsed.data.env !== options.env) {
     return failure("env_mismatch", "The token was minted for another environment.");
   }
-  return { ok: true, payload: parsed.data };
+  return {
+    ok: true,
+    payload: parsed.data,
+    kid: signingKeyIdOf(verified.secret),
+    signedWith: verified.secret === keyRing.current ? "current" : "previous",
+  };
 }
 
 function failure(reason: KiloTokenFailure, message: string): VerifyKiloTokenResult {
@@ -180,20 +224,17 @@ function joseFailure(error: unknown): VerifyKiloTokenResult {
 }
 
 // jose would import a raw secret through WebCrypto on every call; importing once per secret keeps
-// sign and verify at the cost of the HMAC itself. One entry: a process has one signing secret.
-let cachedKey: { secret: string; key: Promise<CryptoKey> } | undefined;
+// sign and verify at the cost of the HMAC itself. A process holds a key ring of a few secrets.
+const importedKeys = new Map<string, Promise<CryptoKey>>();
+const MAX_IMPORTED_KEYS = 16;
 
 function hmacKey(secret: string): Promise<CryptoKey> {
   if (!secret) throw new Error("A signing secret is required (NEXTAUTH_SECRET).");
-  if (cachedKey?.secret !== secret) {
-    const key = crypto.subtle.importKey(
-      "raw",
-      new TextEncoder().encode(secret),
-      { name: "HMAC", hash: "SHA-256" },
-      false,
-      ["sign", "verify"],
-    );
-    cachedKey = { secret, key };
+  let key = importedKeys.get(secret);
+  if (!key) {
+    key = crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
+    if (importedKeys.size >= MAX_IMPORTED_KEYS) importedKeys.clear();
+    importedKeys.set(secret, key);
   }
-  return cachedKey.key;
+  return key;
 }

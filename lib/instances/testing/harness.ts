@@ -38,7 +38,7 @@ export async function createLifecycleHarness(
   const unlisten = await cache.listen(database);
   const server = http.createServer((request, response) => {
     const token = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? "")?.[1] ?? "";
-    authenticateInstanceKey(token, { secret: HARNESS_SECRET, cache }).then(
+    authenticateInstanceKey(token, { keyRing: deps.keyRing!, cache }).then(
       (identity) => {
         response.writeHead(200, { "content-type": "application/json" });
         response.end(JSON.stringify({ ...identity, expiresAt: identity.expiresAt.toISOString() }));
@@ -55,15 +55,18 @@ export async function createLifecycleHarness(
 
   const machines: MachineProvider =
     options.machines ?? (createLocalMachineProvider({ onOutput: () => {} }) as LocalMachineProvider);
+  // The whoami server above reads deps.keyRing at each request, so a test can rotate the ring.
   const deps: LifecycleDeps = {
     db: database.db,
     machines,
-    signingSecret: HARNESS_SECRET,
+    keyRing: { current: HARNESS_SECRET, previous: [] },
     encryptionKey: randomBytes(32),
     gatewayTokenSecret: randomBytes(32).toString("hex"),
     whoamiUrl,
     image: "registry.fly.io/fleetdeck-gateway:latest",
     defaultRegion: "local",
+    fallbackMinRemainingMs: 60 * 60_000,
+    refreshConcurrency: 8,
     keyStateCache: cache,
     now: () => new Date(),
     timeouts: { ...DEFAULT_TIMEOUTS, machineWaitMs: 20_000, credentialMs: 10_000 },

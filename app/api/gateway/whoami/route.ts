@@ -1,18 +1,18 @@
 // GET /api/gateway/whoami — instances prove who they are; authorised by their API key (Bearer).
 import { AppError } from "@/lib/errors";
 import { getEnv } from "@/lib/env";
-import { bearerToken, requireSigningSecret, withErrorHandling } from "@/lib/http/handlers";
+import { bearerToken, requireKeyRing, withErrorHandling } from "@/lib/http/handlers";
 import { authenticateInstanceKey } from "@/lib/keys/authenticate";
 import { getKeyStateCache } from "@/lib/keys/runtime";
 
 export const dynamic = "force-dynamic";
 
 export const GET = withErrorHandling(async ({ request }) => {
-  const secret = requireSigningSecret();
+  const keyRing = requireKeyRing();
   const token = bearerToken(request);
   if (!token) throw new AppError("token_invalid", "Send the instance API key as Authorization: Bearer <key>.");
   const identity = await authenticateInstanceKey(token, {
-    secret,
+    keyRing,
     env: getEnv().KILO_TOKEN_ENV,
     cache: await getKeyStateCache(),
   });

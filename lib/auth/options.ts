@@ -2,11 +2,12 @@ import type { NextAuthOptions } from "next-auth";
 import CredentialsProvider from "next-auth/providers/credentials";
 import GitHubProvider from "next-auth/providers/github";
 import { getDb, type Database } from "@/db";
-import { getEnv } from "@/lib/env";
+import { getEnv, keyRingFromEnv } from "@/lib/env";
 import { logger } from "@/lib/logger";
 import { signInSchema } from "@/lib/users/schemas";
 import { getUserByEmail, upsertUser } from "@/lib/users/users";
 import { verifyAgainstDummy, verifyPassword } from "./password";
+import { decodeSessionToken, SESSION_MAX_AGE_SECONDS } from "./session-token";
 import { clearSignInFailures, isSignInThrottled, recordSignInFailure } from "./throttle";
 
 /** Shown for unknown email and wrong password alike, so the form never reveals who has an account. */
@@ -57,7 +58,15 @@ export function buildAuthOptions(): NextAuthOptions {
   const env = getEnv();
   return {
     secret: env.NEXTAUTH_SECRET,
-    session: { strategy: "jwt", maxAge: 7 * 24 * 60 * 60 },
+    session: { strategy: "jwt", maxAge: SESSION_MAX_AGE_SECONDS },
+    // next-auth takes one secret; sessions sealed under a previous one (NEXTAUTH_SECRET_PREVIOUS)
+    // must still open during a rotation. next-auth re-seals them under the current secret itself.
+    jwt: {
+      decode: async ({ token }) => {
+        const ring = keyRingFromEnv(env);
+        return token && ring ? ((await decodeSessionToken(token, ring))?.payload ?? null) : null;
+      },
+    },
     pages: { signIn: "/sign-in", error: "/sign-in" },
     providers: [
       CredentialsProvider({

@@ -1,10 +1,10 @@
-import { decode } from "next-auth/jwt";
 import { cookies } from "next/headers";
 import { notFound, redirect } from "next/navigation";
 import { getDb } from "@/db";
 import { AppError } from "@/lib/errors";
 import { getUserById, toSessionUser, type SessionUser } from "@/lib/users/users";
-import { getEnv } from "@/lib/env";
+import { getEnv, keyRingFromEnv } from "@/lib/env";
+import { decodeSessionToken } from "./session-token";
 
 /**
  * The signed-in user, read fresh from the database (so a changed role or a deleted account takes
@@ -25,8 +25,8 @@ const SESSION_COOKIES = ["__Secure-next-auth.session-token", "next-auth.session-
  * re-encrypting a fresh cookie on every call: on the hot API paths that was most of the cost.
  */
 async function readSessionUserId(): Promise<string | undefined> {
-  const secret = getEnv().NEXTAUTH_SECRET;
-  if (!secret) return undefined;
+  const ring = keyRingFromEnv(getEnv());
+  if (!ring) return undefined;
   const store = await cookies();
   for (const name of SESSION_COOKIES) {
     // next-auth splits a cookie over 4 KB into `name.0`, `name.1`, …
@@ -39,7 +39,7 @@ async function readSessionUserId(): Promise<string | undefined> {
         .map((cookie) => cookie.value)
         .join("");
     if (!raw) continue;
-    const token = await decode({ token: raw, secret }).catch(() => null);
+    const token = (await decodeSessionToken(raw, ring))?.payload;
     return typeof token?.sub === "string" ? token.sub : undefined;
   }
   return undefined;

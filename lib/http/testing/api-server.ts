@@ -32,6 +32,7 @@ const RUN_MARKER = path.join(DIST_DIR, "fleetdeck-api-test-run");
 /** Optional variables of lib/env that an empty value unsets. */
 const BLANKABLE = [
   "NEXTAUTH_SECRET",
+  "NEXTAUTH_SECRET_PREVIOUS",
   "DATABASE_URL",
   "PGLITE_DIR",
   "INTERNAL_API_SECRET",
@@ -103,6 +104,8 @@ export interface ApiServer {
   inspect<T>(work: (db: Database) => Promise<T>): Promise<T>;
   /** Everything the server printed. */
   logs(): string;
+  /** Stops the server and starts it again on the same port and database, with these overrides on top. */
+  restart(env?: Record<string, string | undefined>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -155,24 +158,33 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     ...secrets,
     ...databaseEnv,
   });
-  for (const [name, value] of Object.entries(options.env ?? {})) {
-    if (value === undefined && !BLANKABLE.includes(name)) throw new Error(`${name} cannot be unset here`);
-    env[name] = value ?? "";
-  }
+  const applyOverrides = (overrides: Record<string, string | undefined>) => {
+    for (const [name, value] of Object.entries(overrides)) {
+      if (value === undefined && !BLANKABLE.includes(name)) throw new Error(`${name} cannot be unset here`);
+      env[name] = value ?? "";
+    }
+  };
+  applyOverrides(options.env ?? {});
   const activeSecrets = Object.fromEntries(Object.entries(secrets).filter(([name]) => env[name] === secrets[name as keyof ServerSecrets]));
 
   const output: string[] = [];
-  const child = spawn(NEXT_BIN, ["start", "-H", "127.0.0.1", "-p", String(port)], {
-    cwd: ROOT,
-    env: env as NodeJS.ProcessEnv,
-    detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  child.stdout!.on("data", (chunk: Buffer) => output.push(chunk.toString("utf8")));
-  child.stderr!.on("data", (chunk: Buffer) => output.push(chunk.toString("utf8")));
-  let running = true;
-  const exited = new Promise<void>((resolve) => child.on("exit", () => ((running = false), resolve())));
-  await waitUntilReady(baseUrl, () => running, () => output.join(""));
+  let child: ChildProcess;
+  let running = false;
+  let exited: Promise<void>;
+  const launch = async () => {
+    child = spawn(NEXT_BIN, ["start", "-H", "127.0.0.1", "-p", String(port)], {
+      cwd: ROOT,
+      env: env as NodeJS.ProcessEnv,
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child.stdout!.on("data", (chunk: Buffer) => output.push(chunk.toString("utf8")));
+    child.stderr!.on("data", (chunk: Buffer) => output.push(chunk.toString("utf8")));
+    running = true;
+    exited = new Promise<void>((resolve) => child.on("exit", () => ((running = false), resolve())));
+    await waitUntilReady(baseUrl, () => running, () => output.join(""));
+  };
+  await launch();
 
   const transcript: RecordedResponse[] = [];
   const stop = async () => {
@@ -240,6 +252,11 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       }
     },
     logs: () => output.join(""),
+    async restart(overrides = {}) {
+      await stop();
+      applyOverrides(overrides);
+      await launch();
+    },
     async close() {
       await stop();
       await postgres?.close();

@@ -25,4 +25,5 @@ export const adminKeys = {
   instance: (id: string) => [...adminKeys.all, "instance", id] as const,
   operations: () => [...instanceKeys.operations(), "admin"] as const,
   bulkTargets: () => [...adminKeys.all, "bulk-targets"] as const,
+  revokeUserKeys: (userId: string) => [...adminKeys.all, "revoke-user-keys", userId] as const,
 };

@@ -9,7 +9,7 @@ import { revokeAllApiKeysAction, type RevokeAllKeysResult } from "@/app/(app)/ac
 import { ConfirmDialog } from "@/components/ui/alert-dialog";
 import { Button } from "@/components/ui/button";
 import { Callout } from "@/components/ui/callout";
-import { ServerError } from "@/lib/hooks/use-instances";
+import { ServerError, useRekeyProgress } from "@/lib/hooks/use-instances";
 import { accountKeys, instanceKeys } from "@/lib/query-keys";
 
 function plural(count: number, one: string, many: string) {
@@ -29,7 +29,10 @@ export function RevokeAllKeys({ instancesWithKeys }: { instancesWithKeys: number
     },
     onSuccess: (result) =>
       toast.success(`Revoked ${plural(result.revokedKeyCount, "API key", "API keys")}`, {
-        description: "Redeploy your instances to give them fresh keys.",
+        description:
+          result.runningInstanceCount > 0
+            ? `Giving ${plural(result.runningInstanceCount, "running instance", "running instances")} a fresh key now, without a restart.`
+            : "Stopped instances get a fresh key when they next start.",
       }),
     onError: (error) => toast.error("Could not revoke your API keys", { description: error.message }),
     onSettled: () => queryClient.invalidateQueries({ queryKey: instanceKeys.all }),
@@ -41,24 +44,7 @@ export function RevokeAllKeys({ instancesWithKeys }: { instancesWithKeys: number
         Each of your instances holds its own 30-day API key, signed for your account. If you think a key has leaked, revoke
         them all at once: every key minted so far stops working immediately.
       </p>
-      {revoke.isSuccess ? (
-        <Callout
-          tone="warning"
-          title="All your API keys are revoked"
-          role="status"
-          action={
-            <Button asChild size="sm">
-              <Link href="/dashboard">
-                Go to your instances <ArrowRight aria-hidden />
-              </Link>
-            </Button>
-          }
-        >
-          {revoke.data.revokedKeyCount > 0
-            ? `${plural(revoke.data.revokedKeyCount, "instance", "instances")} now show a revoked key. Redeploy each one to get a fresh key.`
-            : "No instance held a key, so nothing else needs doing."}
-        </Callout>
-      ) : null}
+      {revoke.isSuccess ? <RevocationOutcome result={revoke.data} /> : null}
       <ConfirmDialog
         open={open}
         onOpenChange={(next) => setOpen(next && !revoke.isPending)}
@@ -76,8 +62,8 @@ export function RevokeAllKeys({ instancesWithKeys }: { instancesWithKeys: number
               {instancesWithKeys > 0 ? <> — including the keys of your {plural(instancesWithKeys, "instance", "instances")}</> : null}.
             </p>
             <p>
-              Running instances keep running but can no longer authenticate. Each one shows <strong>revoked</strong> until you
-              redeploy it, which mints a fresh key. This cannot be undone.
+              Running instances keep running and get a fresh key within seconds, without a restart. Stopped instances get one
+              when they next start. This cannot be undone.
             </p>
           </>
         }
@@ -86,5 +72,53 @@ export function RevokeAllKeys({ instancesWithKeys }: { instancesWithKeys: number
         onConfirm={() => revoke.mutate()}
       />
     </div>
+  );
+}
+
+/** After the revocation: the live re-key of the running instances, then how it ended. */
+function RevocationOutcome({ result }: { result: RevokeAllKeysResult }) {
+  const total = result.runningInstanceCount;
+  const progress = useRekeyProgress(total > 0);
+  const goToInstances = (
+    <Button asChild size="sm" variant="secondary">
+      <Link href="/dashboard">
+        Go to your instances <ArrowRight aria-hidden />
+      </Link>
+    </Button>
+  );
+  if (total === 0) {
+    return (
+      <Callout tone="success" title="All your API keys are revoked" role="status" data-testid="rekey-progress">
+        {result.revokedKeyCount > 0
+          ? "None of your instances is running; each gets a fresh key when it next starts."
+          : "No instance held a key, so nothing else needs doing."}
+      </Callout>
+    );
+  }
+  const remaining = progress.data?.remaining ?? total;
+  const failed = progress.data?.failed ?? 0;
+  const done = Math.max(0, total - remaining - failed);
+  if (remaining > 0) {
+    return (
+      <Callout tone="info" title="All your API keys are revoked" role="status" data-testid="rekey-progress">
+        <span className="inline-flex items-center gap-2">
+          <Loader2 aria-hidden className="size-4 animate-spin" />
+          Re-keying {plural(total, "running instance", "running instances")}… {done} done
+        </span>
+      </Callout>
+    );
+  }
+  if (failed > 0) {
+    return (
+      <Callout tone="danger" title="Some instances could not be re-keyed" role="status" action={goToInstances} data-testid="rekey-progress">
+        {done} of {plural(total, "running instance", "running instances")} got a fresh key; {failed} could not. Each says why on your
+        dashboard, where Redeploy gives it a fresh key now.
+      </Callout>
+    );
+  }
+  return (
+    <Callout tone="success" title="All your API keys are revoked" role="status" action={goToInstances} data-testid="rekey-progress">
+      Every running instance has a fresh key ({plural(total, "instance", "instances")} re-keyed, no restart needed).
+    </Callout>
   );
 }

@@ -1,5 +1,6 @@
 "use client";
 
+import { RevokeUserKeys } from "./revoke-user-keys";
 import { ArrowLeft, ShieldCheck } from "lucide-react";
 import Link from "next/link";
 import { KeyHealthBadge, StatusBadge } from "@/components/instances/badges";
@@ -104,7 +105,7 @@ export function AdminInstanceDetail({ initialData, backHref }: { initialData: Ad
         <div className="grid gap-6 lg:grid-cols-2 lg:items-start">
           <div className="space-y-6">
             <KeyCard instance={instance} />
-            <OwnerCard instance={instance} />
+            <OwnerCard instance={instance} runningInstances={data.ownerRunningInstances} />
           </div>
           <div className="space-y-6">
             <GatewayCard instance={instance} gateway={data.gateway} />
@@ -188,7 +189,7 @@ function KeyCard({ instance }: { instance: FleetInstanceDto }) {
   );
 }
 
-function OwnerCard({ instance }: { instance: FleetInstanceDto }) {
+function OwnerCard({ instance, runningInstances }: { instance: FleetInstanceDto; runningInstances: number }) {
   const { owner } = instance;
   return (
     <Card>
@@ -211,6 +212,9 @@ function OwnerCard({ instance }: { instance: FleetInstanceDto }) {
         >
           All instances of this owner
         </Link>
+        <div className="mb-2 border-t border-slate-100 pt-3">
+          <RevokeUserKeys owner={owner} runningInstances={runningInstances} />
+        </div>
       </CardBody>
     </Card>
   );

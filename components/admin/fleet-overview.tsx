@@ -6,6 +6,7 @@ import { fleetHref } from "@/lib/admin/fleet-url";
 import { keyHealthValues, type KeyHealth } from "@/lib/instances/schemas";
 import { cn } from "@/lib/utils";
 import { ExpiryChart } from "./expiry-chart";
+import { SigningRotation } from "./signing-rotation";
 import { formatCount, healthLook } from "./labels";
 import type { FleetOverview as Overview } from "./types";
 
@@ -29,6 +30,8 @@ export function FleetOverview({ overview }: { overview: Overview }) {
           Counted <RelativeTime date={overview.computedAt} past />; recounted every few seconds while you watch.
         </p>
       </div>
+
+      <SigningRotation overview={overview} />
 
       <div className="grid gap-4 lg:grid-cols-2">
         <Card>

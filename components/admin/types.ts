@@ -24,6 +24,8 @@ export interface AdminInstanceDetailData {
   olderBefore: number | null;
   /** What the instance's gateway reports about its key; null when no machine is running. */
   gateway: GatewayReport | null;
+  /** The owner's running instances: how many "Revoke all keys of this user" re-keys live. */
+  ownerRunningInstances: number;
   operationsDisabled: string | null;
   generatedAt: string;
 }

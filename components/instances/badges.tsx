@@ -53,12 +53,20 @@ const keyHealthLook: Record<KeyHealth | "none", { label: string; tone: BadgeTone
   none: { label: "No key yet", tone: "neutral", icon: KeyRound, explain: "A key is minted when the instance first starts." },
 };
 
+const rekeyingLook = {
+  label: "Re-keying",
+  tone: "info" as const,
+  icon: Loader2,
+  explain: "The key was revoked; a fresh one is being put in place while the instance keeps running.",
+};
+
 export function KeyHealthBadge({ config }: { config: InstanceDto["config"] }) {
-  const look = keyHealthLook[config.keyId === null ? "none" : config.keyHealth];
+  const rekeying = config.rekey === "pending" || config.rekey === "in_progress";
+  const look = rekeying ? rekeyingLook : keyHealthLook[config.keyId === null ? "none" : config.keyHealth];
   const Icon = look.icon;
   return (
     <Badge tone={look.tone} title={look.explain} data-testid="key-health">
-      <Icon aria-hidden />
+      <Icon aria-hidden className={rekeying ? "animate-spin" : undefined} />
       {look.label}
     </Badge>
   );

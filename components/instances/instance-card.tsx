@@ -39,7 +39,11 @@ export function InstanceCard({ instance, operationsDisabled }: { instance: Insta
           <dt className="text-xs font-medium tracking-wide text-slate-500 uppercase">API key</dt>
           <dd className="flex flex-wrap items-center gap-x-2 gap-y-1">
             <KeyHealthBadge config={config} />
-            {config.keyHealth === "revoked" ? (
+            {config.rekey === "pending" || config.rekey === "in_progress" ? (
+              <span className="text-slate-700" data-testid="key-expiry">
+                revoked{config.keyRevokedAt ? <> <RelativeTime date={config.keyRevokedAt} past /></> : null} · fresh key on its way
+              </span>
+            ) : config.keyHealth === "revoked" ? (
               <span className="text-red-800" data-testid="key-expiry">
                 revoked{config.keyRevokedAt ? <> <RelativeTime date={config.keyRevokedAt} past /></> : null} · no longer authenticates
               </span>

@@ -28,7 +28,8 @@ export function InstanceDashboard({
     setCreateOpen(true);
   };
   const { instances, operationsDisabled } = data;
-  const revokedCount = instances.filter((instance) => instance.config.keyHealth === "revoked").length;
+  // Instances being re-keyed live need nothing from the user; only the others are worth a banner.
+  const revokedCount = instances.filter((instance) => instance.config.keyHealth === "revoked" && instance.config.rekey !== "pending" && instance.config.rekey !== "in_progress").length;
 
   return (
     <ClockProvider serverNow={data.generatedAt}>
@@ -55,7 +56,8 @@ export function InstanceDashboard({
         ) : null}
         {revokedCount > 1 ? (
           <Callout tone="danger" title={`${revokedCount} instances have revoked keys`}>
-            Their API keys were revoked, so they cannot authenticate. Redeploy each one to get a fresh key.
+            Their API keys were revoked, so they cannot authenticate until they get a fresh one: running instances are re-keyed
+            automatically (redeploy any whose re-key failed), stopped ones get a fresh key when they next start.
           </Callout>
         ) : null}
 

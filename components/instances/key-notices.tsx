@@ -19,10 +19,28 @@ export function KeyNotices({ instance, operationsDisabled }: { instance: Instanc
 
   return (
     <>
-      {config.keyHealth === "revoked" && !busy ? (
-        <Callout tone="danger" title="Key revoked — redeploy to get a fresh key" action={redeploy("Redeploy now")} data-testid="revoked-notice">
+      {config.rekey === "pending" || config.rekey === "in_progress" ? (
+        <Callout tone="info" title="Re-keying — a fresh key is on its way" role="status" data-testid="rekey-notice">
+          This instance&apos;s API key was revoked{config.keyRevokedAt ? <> <RelativeTime date={config.keyRevokedAt} past /></> : null}. Fleetdeck is
+          giving it a fresh key while it keeps running; no restart is needed.
+        </Callout>
+      ) : null}
+      {config.rekey === "failed" && !busy ? (
+        <Callout tone="danger" title="Re-keying failed — redeploy to get a fresh key" action={redeploy("Redeploy now")} data-testid="revoked-notice">
+          This instance&apos;s API key was revoked and giving it a fresh key live did not work
+          {lastError ? <> ({lastError.message.replace(/\.$/, "")})</> : null}. Fleetdeck retries on its own; redeploy to fix it now.
+        </Callout>
+      ) : null}
+      {config.keyHealth === "revoked" && config.rekey === null && !busy ? (
+        <Callout
+          tone="danger"
+          title={instance.status === "running" ? "Key revoked — redeploy to get a fresh key" : "Key revoked"}
+          action={instance.status === "running" ? redeploy("Redeploy now") : undefined}
+          data-testid="revoked-notice"
+        >
           This instance&apos;s API key was revoked{config.keyRevokedAt ? <> <RelativeTime date={config.keyRevokedAt} past /></> : null}, so it can no
-          longer authenticate. Redeploy to get a fresh key.
+          longer authenticate.{" "}
+          {instance.status === "running" ? "Redeploy to get a fresh key." : deployed ? "It gets a fresh key when it next starts." : null}
         </Callout>
       ) : null}
       {config.keyHealth === "expired" && !busy ? (

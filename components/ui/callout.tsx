@@ -1,9 +1,10 @@
-import { AlertTriangle, CircleAlert, Info } from "lucide-react";
+import { AlertTriangle, CircleAlert, CircleCheck, Info } from "lucide-react";
 import type { HTMLAttributes, ReactNode } from "react";
 import { cn } from "@/lib/utils";
 
 const tones = {
   info: { box: "border-brand-100 bg-brand-50 text-brand-700", icon: Info },
+  success: { box: "border-emerald-200 bg-emerald-50 text-emerald-900", icon: CircleCheck },
   warning: { box: "border-amber-200 bg-amber-50 text-amber-900", icon: AlertTriangle },
   danger: { box: "border-red-200 bg-red-50 text-red-900", icon: CircleAlert },
 } as const;

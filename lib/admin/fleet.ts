@@ -11,7 +11,7 @@ import { instanceIdSchema, keyHealthValues, type KeyHealth } from "@/lib/instanc
 import { pepperFingerprint } from "@/lib/keys/fingerprints";
 import { configuredSigningKeyIds } from "@/lib/tokens/configured";
 import type { SigningKeyIds } from "@/lib/tokens/key-ring";
-import { fleetSortValues, instanceStatusValues, type FleetFilter, type FleetQuery, type FleetSort } from "./schemas";
+import { deployedSignerValues, fleetSortValues, instanceStatusValues, type DeployedSigner, type FleetFilter, type FleetQuery, type FleetSort } from "./schemas";
 
 type Exact<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 /** Compile-time guard: the zod-only status list in ./schemas matches the database enum. */
@@ -466,10 +466,10 @@ export interface FleetOverview extends KeyHealthCounts {
    * deployed before keys carried a `kid`; the scheduler re-keys those too.
    */
   runningBySigner: Record<DeployedSigner, number>;
+  /** How many verify-only secrets NEXTAUTH_SECRET_PREVIOUS holds: more than 0 while a rotation is rolled out. */
+  previousSigningSecrets: number;
 }
 
-export const deployedSignerValues = ["current", "previous", "retired", "unrecorded"] as const;
-export type DeployedSigner = (typeof deployedSignerValues)[number];
 
 /** Which secret signed a running instance's deployed key (null for instances not running). */
 function deployedSignerSql(signingKeys: SigningKeyIds | null): SQL {
@@ -505,9 +505,10 @@ export function fleetOverviewQuery(now: Date, signingKeys: SigningKeyIds | null 
  * fleet. Each owner's pepper fingerprint is computed once per owner, not once per instance.
  */
 export async function getFleetOverview(db: Database, now: Date): Promise<FleetOverview> {
+  const signingKeys = configuredSigningKeyIds();
   const rows = await queryRows<{ status: LiveInstanceStatus; health: KeyHealth; day: number | null; signer: DeployedSigner | null; count: string }>(
     db,
-    fleetOverviewQuery(now),
+    fleetOverviewQuery(now, signingKeys),
   );
   const runningBySigner = Object.fromEntries(deployedSignerValues.map((value) => [value, 0])) as Record<DeployedSigner, number>;
   const buckets = Object.fromEntries(keyHealthValues.map((value) => [value, 0])) as Record<KeyHealth, number>;
@@ -530,7 +531,16 @@ export async function getFleetOverview(db: Database, now: Date): Promise<FleetOv
     const usable = row.health === "ok" || row.health === "previous_signing_key" || row.health === "expiring" || row.health === "critical";
     if (usable && row.day !== null && row.day >= 1 && row.day <= EXPIRY_HISTOGRAM_DAYS) expiringPerDay[row.day - 1]! += n;
   }
-  return { total, buckets, statuses, statusHealth, expiringPerDay, runningBySigner, computedAt: now.toISOString() };
+  return {
+    total,
+    buckets,
+    statuses,
+    statusHealth,
+    expiringPerDay,
+    runningBySigner,
+    previousSigningSecrets: signingKeys?.previous.length ?? 0,
+    computedAt: now.toISOString(),
+  };
 }
 
 /**

@@ -72,3 +72,7 @@ export type FleetFilter = z.infer<typeof fleetFilterSchema>;
 /** Bulk redeploy: at most this many instances per run, this many at a time. */
 export const BULK_REDEPLOY_MAX = 500;
 export const BULK_REDEPLOY_CONCURRENCY = 4;
+
+/** Which NEXTAUTH_SECRET signed a running instance's deployed key (the rotation view's counts). */
+export const deployedSignerValues = ["current", "previous", "retired", "unrecorded"] as const;
+export type DeployedSigner = (typeof deployedSignerValues)[number];

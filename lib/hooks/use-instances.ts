@@ -18,9 +18,13 @@ export const SLOW_POLL_MS = 30_000;
 
 const TRANSITIONAL_STATUSES = new Set<InstanceDto["status"]>(["starting", "stopping", "restarting", "destroying"]);
 
-/** An operation is in flight on the instance, or its machine is between states. */
+/** An operation is in flight on the instance, its machine is between states, or its key is being replaced live. */
 export function isChanging(instance: InstanceDto): boolean {
-  return instance.operation !== null || TRANSITIONAL_STATUSES.has(instance.status);
+  return (
+    instance.operation !== null ||
+    TRANSITIONAL_STATUSES.has(instance.status) ||
+    isRekeying(instance)
+  );
 }
 
 /** A failure the server explained: its code and its own message, shown to the user as is. */
@@ -64,6 +68,36 @@ export function useInstanceList(initialData: InstanceListData) {
     initialDataUpdatedAt: Date.parse(initialData.generatedAt),
     refetchInterval: (query) => (mutating > 0 || query.state.data?.instances.some(isChanging) ? FAST_POLL_MS : SLOW_POLL_MS),
   });
+}
+
+export interface RekeyProgress {
+  /** Running instances whose key is still being replaced (queued or in progress). */
+  remaining: number;
+  /** Running instances whose live re-key failed (each says why; a redeploy fixes it). */
+  failed: number;
+}
+
+const REKEY_POLL_MS = 1_000;
+
+/**
+ * How the live re-key after "Revoke all API keys" stands, read from the user's instance list and
+ * polled every second while any instance is still being re-keyed. Disabled until `active`.
+ */
+export function useRekeyProgress(active: boolean) {
+  return useQuery({
+    queryKey: instanceKeys.list(),
+    queryFn: () => getJson<InstanceListData>("/instances/data"),
+    enabled: active,
+    refetchInterval: (query) => (query.state.data?.instances.some((instance) => isRekeying(instance)) ? REKEY_POLL_MS : false),
+    select: (data): RekeyProgress => ({
+      remaining: data.instances.filter(isRekeying).length,
+      failed: data.instances.filter((instance) => instance.config.rekey === "failed").length,
+    }),
+  });
+}
+
+function isRekeying(instance: InstanceDto): boolean {
+  return instance.config.rekey === "pending" || instance.config.rekey === "in_progress";
 }
 
 /** One instance with its events and gateway report, polled like the list. */

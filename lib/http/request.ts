@@ -14,6 +14,13 @@ export function instanceIdParam(params: RouteParams): string {
   return parsed.data;
 }
 
+/** The `[id]` route segment as a user id; malformed and unknown ids are both 404. */
+export function userIdParam(params: RouteParams): string {
+  const parsed = z.uuid().safeParse(params.id);
+  if (!parsed.success) throw new AppError("not_found", "No such user.");
+  return parsed.data;
+}
+
 /** The body of routes that take none: empty, or `{}`. Anything else is a client mistake (400/413/415/422). */
 export const emptyBodySchema = z.strictObject({});
 

@@ -2,7 +2,7 @@ import type { InstanceEventRow, InstanceRow } from "@/db/schema";
 import { configuredSigningKeyIds } from "@/lib/tokens/configured";
 import type { SigningKeyIds } from "@/lib/tokens/key-ring";
 import { computeKeyHealth } from "./key-health";
-import type { KeyHealth } from "./schemas";
+import type { KeyHealth, RekeyState } from "./schemas";
 
 const iso = (date: Date | null | undefined) => (date ? date.toISOString() : null);
 
@@ -36,6 +36,8 @@ export interface InstanceConfigDto {
   deployedAt: string | null;
   /** The latest minted key is not (yet) the one running on the machine. */
   deployedDiffersFromLatest: boolean;
+  /** A running instance whose key is revoked is re-keyed live, without a restart: how that stands. */
+  rekey: RekeyState | null;
 }
 
 export type InstanceDto = InstanceStatusDto & { config: InstanceConfigDto };
@@ -64,11 +66,12 @@ export function toInstanceConfigDto(
   now: Date,
   signingKeys: SigningKeyIds | null = configuredSigningKeyIds(),
 ): InstanceConfigDto {
+  const keyHealth = computeKeyHealth(row, currentPepperFingerprint, now, signingKeys);
   return {
     id: row.id,
     keyId: row.keyId,
     keySource: row.keySource,
-    keyHealth: computeKeyHealth(row, currentPepperFingerprint, now, signingKeys),
+    keyHealth,
     keyExpiresAt: iso(row.keyExpiresAt),
     keyMintedAt: iso(row.keyMintedAt),
     keyRevokedAt: iso(row.keyRevokedAt),
@@ -76,7 +79,22 @@ export function toInstanceConfigDto(
     deployedKeyExpiresAt: iso(row.deployedKeyExpiresAt),
     deployedAt: iso(row.deployedAt),
     deployedDiffersFromLatest: row.keyId !== null && row.keyId !== row.deployedKeyId,
+    rekey: rekeyStateOf(row, keyHealth),
   };
+}
+
+/**
+ * A running instance with a revoked key is due for a live refresh (the rotation kicks one at once,
+ * the scheduler is the backstop): `in_progress` while the refresh holds the lease, `failed` once
+ * a refresh failed (it retries with backoff; a redeploy fixes it now), `pending` before that.
+ */
+export function rekeyStateOf(
+  row: Pick<InstanceRow, "status" | "leaseOperation" | "refreshAttempts" | "lastErrorCode">,
+  keyHealth: KeyHealth,
+): RekeyState | null {
+  if (row.status !== "running" || keyHealth !== "revoked") return null;
+  if (row.leaseOperation === "refresh") return "in_progress";
+  return row.refreshAttempts > 0 && row.lastErrorCode !== null ? "failed" : "pending";
 }
 
 export function toInstanceDto(

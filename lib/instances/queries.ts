@@ -1,4 +1,4 @@
-import { and, desc, eq, isNull } from "drizzle-orm";
+import { and, count, desc, eq, isNull } from "drizzle-orm";
 import type { Database } from "@/db";
 import { instanceEvents, instances, type InstanceEventRow, type InstanceRow } from "@/db/schema";
 import { AppError } from "@/lib/errors";
@@ -49,4 +49,13 @@ export async function listInstanceEvents(db: Database, instanceId: string, limit
     .where(eq(instanceEvents.instanceId, instanceId))
     .orderBy(desc(instanceEvents.id))
     .limit(limit);
+}
+
+/** How many of the user's instances are running: what a revocation re-keys live. */
+export async function countRunningInstancesOf(db: Database, ownerId: string): Promise<number> {
+  const [row] = await db
+    .select({ value: count() })
+    .from(instances)
+    .where(and(eq(instances.ownerId, ownerId), eq(instances.status, "running"), isNull(instances.destroyedAt)));
+  return row?.value ?? 0;
 }

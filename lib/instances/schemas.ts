@@ -31,3 +31,7 @@ export type ProvisionInstanceInput = z.infer<typeof provisionInstanceSchema>;
 
 export const keyHealthValues = ["ok", "previous_signing_key", "expiring", "critical", "expired", "revoked", "unknown", "undeployed"] as const;
 export type KeyHealth = (typeof keyHealthValues)[number];
+
+/** Where the live re-key of a running instance with a revoked key stands (see rekeyStateOf). */
+export const rekeyStateValues = ["pending", "in_progress", "failed"] as const;
+export type RekeyState = (typeof rekeyStateValues)[number];

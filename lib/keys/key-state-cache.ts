@@ -96,6 +96,7 @@ export class KeyStateCache {
   #verifiedUnder: { keyRing: string; env: string | undefined } | undefined;
   /** The invalidation subscription was lost: nothing cached can be trusted until it is back. */
   #unsubscribed = false;
+  readonly #listeners = new Set<(change: KeyStateChange) => void>();
 
   constructor(source: KeyStateSource, options: KeyStateCacheOptions = {}) {
     const settings = {
@@ -148,6 +149,16 @@ export class KeyStateCache {
     else this.#instances.invalidate(change.instanceId);
   }
 
+  /**
+   * Calls `listener` with every change another replica (or this one) announces on the channel, after
+   * the cache has dropped it; e.g. the scheduler re-keys a user's instances when their pepper rotates.
+   * Returns the function that removes it.
+   */
+  onChange(listener: (change: KeyStateChange) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
   invalidateAll(): void {
     this.#peppers.clear();
     this.#instances.clear();
@@ -165,8 +176,9 @@ export class KeyStateCache {
         KEY_STATE_CHANNEL,
         (payload) => {
           const change = decodeKeyStateChange(payload);
-          if (change) this.invalidate(change);
-          else this.invalidateAll();
+          if (!change) return this.invalidateAll();
+          this.invalidate(change);
+          for (const listener of this.#listeners) listener(change);
         },
         () => {
           // Notifications may have been missed: read through to Postgres until subscribed again.

@@ -15,6 +15,8 @@ export interface RotatePepperResult {
   rotatedAt: Date;
   /** Instances whose stored key this rotation marked revoked. */
   revokedKeyCount: number;
+  /** Running instances to re-key live now (their refresh backoff was cleared). */
+  runningInstanceCount: number;
   /** Fingerprint of the new pepper, for display; never the pepper. */
   pepperFingerprint: string;
 }
@@ -31,7 +33,8 @@ export interface RotatePepperDeps {
  * In ONE transaction: the new pepper and pepperRotatedAt; keyRevokedAt on every stored key of the
  * user's instances not already revoked (so the fallback check needs only the instance row); an
  * account-level `pepper_rotated` event plus a `key_revoked` event per affected instance (key ids
- * only); and a NOTIFY that other replicas receive only once this commits. A failure anywhere rolls
+ * only); the refresh backoff of every running instance cleared, so the live re-key the caller kicks
+ * next (rekeyAfterRotation) picks them all; and a NOTIFY that other replicas receive only once this commits. A failure anywhere rolls
  * all of it back, leaving the old pepper in force.
  *
  * Repeating it rotates again (each call revokes the keys minted since the last). Concurrent calls
@@ -45,9 +48,9 @@ export async function rotatePepper(
   if (!z.uuid().safeParse(input.userId).success) throw new AppError("not_found", "No such user.");
   const rotatedAt = deps.now?.() ?? new Date();
   const pepper = generatePepper();
-  let revokedKeyCount: number;
+  let counts: { revokedKeyCount: number; runningInstanceCount: number };
   try {
-    revokedKeyCount = await deps.db.transaction(async (tx) => {
+    counts = await deps.db.transaction(async (tx) => {
       const [user] = await tx
         .update(users)
         .set({ apiTokenPepper: pepper, pepperRotatedAt: rotatedAt, updatedAt: rotatedAt })
@@ -60,6 +63,12 @@ export async function rotatePepper(
         .set({ keyRevokedAt: rotatedAt })
         .where(and(eq(instances.ownerId, input.userId), isNotNull(instances.encryptedKey), isNull(instances.keyRevokedAt)))
         .returning({ id: instances.id, keyId: instances.keyId });
+      // Running instances are re-keyed live right after this commits: none may sit out a backoff.
+      const running = await tx
+        .update(instances)
+        .set({ refreshAttempts: 0, nextRefreshAttemptAt: null })
+        .where(and(eq(instances.ownerId, input.userId), eq(instances.status, "running"), isNull(instances.destroyedAt)))
+        .returning({ id: instances.id });
 
       const common = { userId: input.userId, actorType: input.actor.type, actorId: input.actor.id, outcome: "success" as const };
       await tx.insert(instanceEvents).values([
@@ -78,12 +87,12 @@ export async function rotatePepper(
         })),
       ]);
       await notifyKeyStateChanged(tx, { userId: input.userId });
-      return revoked.length;
+      return { revokedKeyCount: revoked.length, runningInstanceCount: running.length };
     });
   } catch (error) {
     // drizzle's query error lists the statement's parameters, and one of them is the new pepper.
     throw error instanceof DrizzleQueryError && error.cause ? error.cause : error;
   }
   deps.cache?.invalidate({ userId: input.userId });
-  return { userId: input.userId, rotatedAt, revokedKeyCount, pepperFingerprint: pepperFingerprint(pepper) };
+  return { userId: input.userId, rotatedAt, ...counts, pepperFingerprint: pepperFingerprint(pepper) };
 }

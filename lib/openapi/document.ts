@@ -1,6 +1,6 @@
 import "zod-openapi";
 import { createDocument, type ZodOpenApiOperationObject, type ZodOpenApiPathsObject, type ZodOpenApiResponsesObject } from "zod-openapi";
-import type { z } from "zod";
+import { z } from "zod";
 import { fleetQuerySchema, instanceEventsQuerySchema } from "@/lib/admin/schemas";
 import { emptyBodySchema } from "@/lib/http/request";
 import { MAX_BODY_BYTES } from "@/lib/http/body";
@@ -14,7 +14,7 @@ import {
   instanceListSchema,
   instanceSchema,
   instanceStatusSchema,
-  keyHealthCountsSchema,
+  keyHealthSummarySchema,
   refreshSummarySchema,
   rotatePepperResultSchema,
   whoamiSchema,
@@ -119,7 +119,16 @@ export const apiPaths: ZodOpenApiPathsObject = {
   "/api/account/rotate-pepper": {
     post: operation("user", "Rotate your token pepper, revoking every API key minted so far", {
       operationId: "rotatePepper",
-      responses: { ...ok(rotatePepperResultSchema, "When the pepper was rotated and how many stored keys were revoked."), ...errors(401) },
+      description: "Running instances are then re-keyed live, without a restart, within seconds.",
+      responses: { ...ok(rotatePepperResultSchema, "When the pepper was rotated, how many stored keys were revoked and how many running instances are being re-keyed."), ...errors(401) },
+    }),
+  },
+  "/api/admin/users/{id}/rotate-pepper": {
+    post: operation("admin", "Revoke every API key of a user (rotate their pepper); their running instances are re-keyed live", {
+      operationId: "adminRotateUserPepper",
+      requestParams: { path: z.object({ id: z.uuid() }) },
+      requestBody: optionalEmptyBody,
+      responses: { ...ok(rotatePepperResultSchema, "The rotation; recorded with the admin as actor."), ...errors(400, 401, 403, 404, 405, 413, 415, 422) },
     }),
   },
   "/api/admin/instances": {
@@ -132,7 +141,7 @@ export const apiPaths: ZodOpenApiPathsObject = {
   "/api/admin/key-health": {
     get: operation("admin", "Count live instances per key-health bucket", {
       operationId: "countKeyHealth",
-      responses: { ...ok(keyHealthCountsSchema, "Counts per bucket."), ...errors(401, 403, 405) },
+      responses: { ...ok(keyHealthSummarySchema, "Counts per bucket, and running instances per signing secret."), ...errors(401, 403, 405) },
     }),
   },
   "/api/admin/instances/{id}/redeploy": {

@@ -8,8 +8,9 @@ import { z } from "zod";
 import type { FleetInstanceDto, FleetPage, KeyHealthCounts } from "@/lib/admin/fleet";
 import { instanceStatusValues } from "@/lib/admin/schemas";
 import type { RefreshSummary } from "@/lib/instances/refresh";
+import { deployedSignerValues, type DeployedSigner } from "@/lib/admin/schemas";
 import type { InstanceConfigDto, InstanceDto, InstanceEventDto, InstanceStatusDto } from "@/lib/instances/dto";
-import { keyHealthValues } from "@/lib/instances/schemas";
+import { keyHealthValues, rekeyStateValues } from "@/lib/instances/schemas";
 import type { InstanceIdentity } from "@/lib/keys/authenticate";
 
 type Exact<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
@@ -31,7 +32,7 @@ export const errorBodySchema = z
 export const keyHealthSchema = z.enum(keyHealthValues).meta({
   id: "KeyHealth",
   description:
-    "ok (> 7 days left), expiring (≤ 7 days), critical (≤ 3 days), expired, revoked (minted under a pepper that is no longer current), unknown (no expiry recorded), undeployed (latest minted key not confirmed on the machine).",
+    "ok (> 7 days left), previous_signing_key (valid, signed under a NEXTAUTH_SECRET being retired; re-keyed automatically), expiring (≤ 7 days), critical (≤ 3 days), expired, revoked (minted under a pepper that is no longer current, or under a signing secret no longer configured), unknown (no expiry recorded), undeployed (latest minted key not confirmed on the machine).",
 });
 
 export const instanceStatusValueSchema = z.enum(instanceStatusValues).meta({ id: "InstanceLifecycleStatus" });
@@ -69,6 +70,10 @@ export const instanceConfigSchema = z
     deployedKeyExpiresAt: nullableDateTime,
     deployedAt: nullableDateTime,
     deployedDiffersFromLatest: z.boolean(),
+    rekey: z.enum(rekeyStateValues).nullable().meta({
+      description:
+        "For a running instance whose key is revoked: `pending` (a live re-key is queued), `in_progress`, or `failed` (see lastError; redeploy to fix). Null otherwise.",
+    }),
   })
   .meta({ id: "InstanceConfig", description: "Key metadata: ids, expiries (latest minted and deployed), source and health. Never the key." });
 
@@ -96,6 +101,18 @@ export const keyHealthCountsSchema = z
     computedAt: dateTime,
   })
   .meta({ id: "KeyHealthCounts" });
+
+export const keyHealthSummarySchema = keyHealthCountsSchema
+  .extend({
+    runningBySigner: z
+      .strictObject(Object.fromEntries(deployedSignerValues.map((value) => [value, z.number().int()])) as Record<DeployedSigner, z.ZodNumber>)
+      .meta({
+        description:
+          "Running instances by the NEXTAUTH_SECRET their deployed key is signed under: a rotation is done when `previous`, `retired` and `unrecorded` are 0.",
+      }),
+    previousSigningSecrets: z.number().int().meta({ description: "How many verify-only secrets NEXTAUTH_SECRET_PREVIOUS holds." }),
+  })
+  .meta({ id: "KeyHealthSummary" });
 
 export const instanceEventSchema = z
   .strictObject({
@@ -132,7 +149,13 @@ export const refreshSummarySchema = z
   })
   .meta({ id: "RefreshSummary" });
 
-export const rotatePepperResultSchema = z.strictObject({ rotatedAt: dateTime, revokedKeyCount: z.number().int() }).meta({ id: "RotatePepperResult" });
+export const rotatePepperResultSchema = z
+  .strictObject({
+    rotatedAt: dateTime,
+    revokedKeyCount: z.number().int(),
+    runningInstanceCount: z.number().int().meta({ description: "Running instances being re-keyed live now (no restart); watch their `config.rekey`." }),
+  })
+  .meta({ id: "RotatePepperResult" });
 
 export const whoamiSchema = z
   .strictObject({ userId: z.uuid(), instanceId: z.uuid(), keyId: z.string(), expiresAt: dateTime })

@@ -1,7 +1,9 @@
 import { getEnv } from "@/lib/env";
 import { getLifecycleDeps } from "@/lib/instances/deps";
 import { refreshDueInstances } from "@/lib/instances/refresh";
+import { getKeyStateCache } from "@/lib/keys/runtime";
 import { logger } from "@/lib/logger";
+import { kickRekey } from "./rekey";
 
 const globalForScheduler = globalThis as typeof globalThis & { fleetdeckScheduler?: NodeJS.Timeout };
 
@@ -34,4 +36,24 @@ export function startBackgroundScheduler(): void {
   };
   globalForScheduler.fleetdeckScheduler = setInterval(pass, intervalMs);
   globalForScheduler.fleetdeckScheduler.unref();
+  void rekeyOnRotations();
 }
+
+/**
+ * A pepper rotation on any replica kicks a live re-key of that user's running instances here too,
+ * so whichever replica is free first takes them (the claims keep any instance from being taken
+ * twice). The rotating replica kicks it itself; this covers it dying or being busy.
+ */
+async function rekeyOnRotations(): Promise<void> {
+  try {
+    const cache = await getKeyStateCache();
+    cache.onChange((change) => {
+      if ("userId" in change) void kickRekey(change.userId, ROTATION_PICKUP);
+    });
+  } catch (error) {
+    // The scheduler's passes still re-key revoked instances; the next start tries again.
+    logger.warn("could not subscribe to key revocations; re-keying waits for the scheduler", { error });
+  }
+}
+
+const ROTATION_PICKUP = { type: "scheduler", id: "pepper-rotation" } as const;

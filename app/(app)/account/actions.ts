@@ -1,27 +1,26 @@
 "use server";
 
-import { getDb } from "@/db";
 import type { ActionResult } from "@/components/instances/types";
 import { requireUser } from "@/lib/auth/session";
-import { rotatePepper } from "@/lib/keys/rotate-pepper";
-import { getKeyStateCache } from "@/lib/keys/runtime";
+import { revokeKeysAndRekey } from "@/lib/scheduler/rekey";
 import { toActionResult } from "../instances/action-result";
 
 export interface RevokeAllKeysResult {
   revokedKeyCount: number;
+  /** Running instances being re-keyed live now (no restart). */
+  runningInstanceCount: number;
   rotatedAt: string;
 }
 
 /**
  * Revokes every API key of the signed-in user by rotating their pepper: each instance's key stops
- * authenticating at once (every replica's cache is told), and the instances need a redeploy to get
- * a fresh one. Repeating it rotates again.
+ * authenticating at once (every replica's cache is told), and running instances get a fresh key
+ * live, without a restart, within seconds. Repeating it rotates again.
  */
 export async function revokeAllApiKeysAction(): Promise<ActionResult<RevokeAllKeysResult>> {
   return toActionResult(async () => {
     const user = await requireUser();
-    const [db, cache] = await Promise.all([getDb(), getKeyStateCache()]);
-    const result = await rotatePepper({ userId: user.id, actor: { type: "user", id: user.id } }, { db, cache });
-    return { revokedKeyCount: result.revokedKeyCount, rotatedAt: result.rotatedAt.toISOString() };
+    const result = await revokeKeysAndRekey({ userId: user.id, actor: { type: "user", id: user.id } });
+    return { revokedKeyCount: result.revokedKeyCount, runningInstanceCount: result.runningInstanceCount, rotatedAt: result.rotatedAt.toISOString() };
   });
 }

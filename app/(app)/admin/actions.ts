@@ -11,6 +11,8 @@ import { requireAdmin } from "@/lib/auth/session";
 import { AppError } from "@/lib/errors";
 import { getLifecycleDeps, redeployInstance, startInstance, stopInstance } from "@/lib/instances";
 import { instanceIdSchema } from "@/lib/instances/schemas";
+import { userIdParam } from "@/lib/http/request";
+import { revokeKeysAndRekey } from "@/lib/scheduler/rekey";
 import { toActionResult } from "../instances/action-result";
 
 const operations = { start: startInstance, stop: stopInstance, redeploy: redeployInstance } as const;
@@ -47,6 +49,25 @@ export async function stopInstanceAsAdminAction(instanceId: string): Promise<Act
 /** Redeploys any user's instance with a freshly minted key, as the admin (`key_unavailable` leaves it as it was). */
 export async function redeployInstanceAsAdminAction(instanceId: string): Promise<ActionResult<FleetInstanceDto>> {
   return runAsAdmin("redeploy", instanceId);
+}
+
+export interface RevokeUserKeysResult {
+  revokedKeyCount: number;
+  runningInstanceCount: number;
+}
+
+/**
+ * Revokes every API key of a user (a pepper rotation), as the signed-in admin, and kicks the live
+ * re-key of their running instances; the audit log records the admin. Repeating it rotates again.
+ */
+export async function revokeUserKeysAsAdminAction(userId: string): Promise<ActionResult<RevokeUserKeysResult>> {
+  return toActionResult(async () => {
+    const admin = await requireAdmin();
+    const id = userIdParam({ id: userId });
+    const result = await revokeKeysAndRekey({ userId: id, actor: { type: "admin", id: admin.id } });
+    invalidateFleetOverview(await getDb());
+    return { revokedKeyCount: result.revokedKeyCount, runningInstanceCount: result.runningInstanceCount };
+  });
 }
 
 const bulkQuerySchema = fleetQuerySchema.pick({ keyHealth: true, status: true, owner: true, ownerSearch: true, sort: true, order: true });

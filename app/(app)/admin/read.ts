@@ -6,6 +6,7 @@ import { getFleetInstanceRecordOrThrow, listInstanceTimeline, toFleetInstanceDto
 import { getCachedFleetOverview } from "@/lib/admin/overview-cache";
 import { isAppError } from "@/lib/errors";
 import { reconcileInstance } from "@/lib/instances";
+import { countRunningInstancesOf } from "@/lib/instances/queries";
 import { readDeps, readGatewayReport } from "../instances/read";
 
 // Reads for the admin pages (first render) and their polling routes. Callers have checked that the
@@ -42,9 +43,10 @@ export async function readAdminInstanceDetail(instanceId: string): Promise<Admin
   const db = deps?.db ?? (await getDb());
   const record = await getFleetInstanceRecordOrThrow(db, instanceId);
   const row = deps ? await reconcileInstance(record.row, deps) : record.row;
-  const [timeline, gateway] = await Promise.all([
+  const [timeline, gateway, ownerRunningInstances] = await Promise.all([
     listInstanceTimeline(db, row.id, { limit: TIMELINE_PAGE }),
     deps && row.machineId && row.status === "running" ? readGatewayReport(deps, row.machineId) : null,
+    countRunningInstancesOf(db, row.ownerId),
   ]);
   const now = new Date();
   return {
@@ -52,6 +54,7 @@ export async function readAdminInstanceDetail(instanceId: string): Promise<Admin
     events: timeline.events,
     olderBefore: timeline.olderBefore,
     gateway,
+    ownerRunningInstances,
     operationsDisabled,
     generatedAt: now.toISOString(),
   };

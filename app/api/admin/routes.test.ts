@@ -11,7 +11,7 @@ import { expectBody, expectError } from "@/lib/http/testing/expectations";
 import { findKeyMaterial, seedAccount, startApiServer, type ApiServer, type SeededAccount } from "@/lib/http/testing/api-server";
 import { keyHealthValues } from "@/lib/instances/schemas";
 import { pepperFingerprint } from "@/lib/keys/fingerprints";
-import { fleetPageSchema, instanceEventListSchema, instanceSchema, keyHealthCountsSchema } from "@/lib/openapi/schemas";
+import { fleetPageSchema, instanceEventListSchema, instanceSchema, keyHealthSummarySchema } from "@/lib/openapi/schemas";
 import type { z } from "zod";
 
 type FleetInstance = z.output<typeof fleetPageSchema>["instances"][number];
@@ -233,7 +233,7 @@ describe("admin routes (next start)", () => {
   });
 
   it("counts live instances per key-health bucket", async () => {
-    const counts = expectBody(await server.request("GET", "/api/admin/key-health", { cookie: adminCookie }), keyHealthCountsSchema);
+    const counts = expectBody(await server.request("GET", "/api/admin/key-health", { cookie: adminCookie }), keyHealthSummarySchema);
     expect(counts.buckets).toEqual({ ok: 4, expiring: 1, critical: 1, expired: 1, revoked: 2, unknown: 2, undeployed: 1 });
     expect(counts.total).toBe(live().length);
   });

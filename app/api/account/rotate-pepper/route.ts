@@ -1,18 +1,13 @@
-// POST /api/account/rotate-pepper — the signed-in user revokes every API key minted so far.
-import { getDb } from "@/db";
+// POST /api/account/rotate-pepper — the signed-in user revokes every API key minted so far; running instances are re-keyed live.
 import { withUser } from "@/lib/http/handlers";
-import { peekKeyStateCache } from "@/lib/keys/runtime";
-import { rotatePepper } from "@/lib/keys/rotate-pepper";
+import { revokeKeysAndRekey } from "@/lib/scheduler/rekey";
 
 export const dynamic = "force-dynamic";
 
 export const POST = withUser(async ({ user }) => {
-  const result = await rotatePepper(
-    { userId: user.id, actor: { type: "user", id: user.id } },
-    { db: await getDb(), cache: await peekKeyStateCache() },
-  );
+  const result = await revokeKeysAndRekey({ userId: user.id, actor: { type: "user", id: user.id } });
   return Response.json(
-    { rotatedAt: result.rotatedAt.toISOString(), revokedKeyCount: result.revokedKeyCount },
+    { rotatedAt: result.rotatedAt.toISOString(), revokedKeyCount: result.revokedKeyCount, runningInstanceCount: result.runningInstanceCount },
     { headers: { "cache-control": "no-store" } },
   );
 });

@@ -1,3 +1,5 @@
+import { and, notInArray } from "drizzle-orm";
+import { instances } from "@/db/schema";
 import type { Actor } from "@/lib/audit/events";
 import { AppError } from "@/lib/errors";
 import { getEnv } from "@/lib/env";
@@ -69,11 +71,17 @@ export async function refreshDueInstances(options: RefreshOptions, deps: Lifecyc
   const summary: RefreshSummary = { reconciled: changed, claimed: 0, refreshed: 0, failed: 0, results: [] };
 
   let reserved = 0;
+  // An instance whose refresh failed without a backoff (a rotation landed mid-refresh) is due again
+  // at once, but not in this pass: the next pass, or the rotation's own re-key, takes it.
+  const failedHere: string[] = [];
   const worker = async (): Promise<void> => {
     while (reserved < limit) {
       reserved++;
       const [lease] = await claimLeases(deps.db, {
-        where: dueForRefresh({ now: deps.now(), thresholdHours, currentKid, ownerId: options.ownerId }),
+        where: and(
+          dueForRefresh({ now: deps.now(), thresholdHours, currentKid, ownerId: options.ownerId }),
+          failedHere.length ? notInArray(instances.id, failedHere) : undefined,
+        ),
         orderBy: refreshOrder(currentKid),
         limit: 1,
         operation: "refresh",
@@ -92,6 +100,7 @@ export async function refreshDueInstances(options: RefreshOptions, deps: Lifecyc
         summary.results.push({ instanceId: row.id, outcome: "refreshed", keyId: row.deployedKeyId ?? undefined });
       } catch (error) {
         summary.failed++;
+        failedHere.push(lease.instanceId);
         summary.results.push({ instanceId: lease.instanceId, outcome: "failed", errorCode: toAppError(error).code });
       }
     }

@@ -8,19 +8,17 @@
  *
  * With --driver postgres it uses TEST_DATABASE_URL (a throwaway database is created and dropped).
  */
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { parseArgs } from "node:util";
 import { and, asc, eq } from "drizzle-orm";
 import type { DatabaseDriver } from "@/db/client";
 import { instanceEvents } from "@/db/schema";
-import { keyIdOf } from "@/lib/keys/fingerprints";
 import { createFlyMachineProvider } from "@/lib/machines/fly/provider";
-import { startFakeFly, type FakeFly } from "@/lib/machines/fly/testing/fake-fly";
+import { startFakeFly } from "@/lib/machines/fly/testing/fake-fly";
 import type { MachineProvider } from "@/lib/machines/types";
 import { redeployInstance } from "@/lib/instances/redeploy";
 import { startInstance } from "@/lib/instances/start";
 import { createLifecycleHarness, type LifecycleHarness } from "@/lib/instances/testing/harness";
+import { startGatewayStandIn } from "../fly-stand-in";
 
 const { values } = parseArgs({
   options: {
@@ -43,29 +41,6 @@ function percentile(sorted: number[], p: number): number {
 function summarise(samples: number[]) {
   const sorted = [...samples].sort((a, b) => a - b);
   return { p50: percentile(sorted, 50), p95: percentile(sorted, 95) };
-}
-
-/**
- * Fly machines run the real gateway; behind the fake there is no machine, so this stands in for its
- * /health: it reports the key the fake holds in the machine's config as valid.
- */
-async function startGatewayStandIn(fake: FakeFly) {
-  const server = http.createServer((request, response) => {
-    const machineId = /^\/m\/([^/]+)\/health$/.exec(request.url ?? "")?.[1] ?? "";
-    const env = (fake.machine(machineId)?.config.env ?? {}) as Record<string, string>;
-    const key = env.KILOCODE_API_KEY;
-    response.writeHead(key ? 200 : 404, { "content-type": "application/json" });
-    const now = new Date().toISOString();
-    response.end(
-      JSON.stringify({
-        status: "ok",
-        credential: { state: "valid", keyId: key ? keyIdOf(key) : null, expiresAt: now, checkedAt: now, instanceId: env.INSTANCE_ID ?? null },
-      }),
-    );
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { url, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
 
 async function runScenario(label: string, harness: LifecycleHarness) {

@@ -1,0 +1,134 @@
+/**
+ * `npm run bench:rekey`: how fast the fleet moves to a new NEXTAUTH_SECRET. N running instances on
+ * the Fly fake, whose machine update and gateway key push each take L ms; the signing secret is
+ * rotated (the old one kept as previous) and one scheduler pass runs with the default settings.
+ * Prints the wall time until every instance runs a key under the new secret, and its ratio to the
+ * provider-bound minimum: N × (update + push) ÷ REFRESH_CONCURRENCY.
+ *
+ *   npm run bench:rekey -- [--instances 1000] [--latency-ms 300] [--concurrency 32] [--driver pglite|postgres]
+ *
+ * With --driver postgres it uses TEST_DATABASE_URL (a throwaway database is created and dropped).
+ */
+import { randomBytes, randomUUID } from "node:crypto";
+import { parseArgs } from "node:util";
+import { count, eq } from "drizzle-orm";
+import type { DatabaseDriver } from "@/db/client";
+import { instanceEvents, instances, type NewInstanceRow } from "@/db/schema";
+import { getEnv } from "@/lib/env";
+import { refreshDueInstances } from "@/lib/instances/refresh";
+import { createLifecycleHarness, HARNESS_SECRET } from "@/lib/instances/testing/harness";
+import { keyIdOf } from "@/lib/keys/fingerprints";
+import { createFlyMachineProvider } from "@/lib/machines/fly/provider";
+import { startFakeFly } from "@/lib/machines/fly/testing/fake-fly";
+import type { MachineProvider } from "@/lib/machines/types";
+import { signingKeyIdOf } from "@/lib/tokens/key-ring";
+import { startGatewayStandIn } from "../fly-stand-in";
+
+const { values } = parseArgs({
+  options: {
+    instances: { type: "string", default: "1000" },
+    "latency-ms": { type: "string", default: "300" },
+    concurrency: { type: "string" },
+    driver: { type: "string", default: process.env.TEST_DATABASE_URL ? "postgres" : "pglite" },
+  },
+});
+const total = Number(values.instances);
+const latencyMs = Number(values["latency-ms"]);
+const concurrency = Number(values.concurrency ?? getEnv().REFRESH_CONCURRENCY);
+const driver = values.driver as DatabaseDriver;
+const TARGET_RATIO = 1.3;
+const TARGET_SECONDS_AT_10K = 300;
+
+async function main() {
+  console.log(`bench:rekey — Node ${process.version}, ${total} running instances, ${latencyMs} ms per machine update and per key push, concurrency ${concurrency}, ${driver}`);
+  const fake = await startFakeFly({ transitionMs: 0 });
+  const standIn = await startGatewayStandIn(fake, { pushLatencyMs: latencyMs });
+  const fly = createFlyMachineProvider({ token: fake.token, app: fake.app, apiHostname: fake.url });
+  const machines: MachineProvider = Object.assign(Object.create(fly) as MachineProvider, {
+    gatewayUrl: (machine: { id: string }) => `${standIn.url}/m/${machine.id}`,
+  });
+  const harness = await createLifecycleHarness(driver, { machines, overrides: { refreshConcurrency: concurrency } });
+  try {
+    // The fleet as the old secret left it: running machines whose deployed key it signed.
+    const owner = await harness.createUser();
+    const oldKid = signingKeyIdOf(HARNESS_SECRET);
+    const expiresAt = new Date(Date.now() + 20 * 24 * 3_600_000);
+    const seedStarted = performance.now();
+    const rows: NewInstanceRow[] = [];
+    for (let created = 0; created < total; created += 50) {
+      const batch = await Promise.all(
+        Array.from({ length: Math.min(50, total - created) }, async (_, index) => {
+          const id = randomUUID();
+          const machine = await fly.create({
+            name: `bench-${created + index}`,
+            region: "iad",
+            config: { image: "registry.fly.io/fleetdeck-gateway:latest", env: { INSTANCE_ID: id }, metadata: { fleetdeck_instance_id: id } },
+          });
+          const keyId = keyIdOf(randomBytes(16).toString("hex"));
+          return {
+            id,
+            ownerId: owner.id,
+            name: `bench ${created + index}`,
+            provider: "fly" as const,
+            region: "iad",
+            imageTag: "latest",
+            status: "running" as const,
+            machineId: machine.id,
+            machineVersion: machine.version,
+            keyId,
+            keyJti: randomUUID(),
+            keySigningKid: oldKid,
+            keyExpiresAt: expiresAt,
+            deployedKeyId: keyId,
+            deployedKeySigningKid: oldKid,
+            deployedKeyExpiresAt: expiresAt,
+          };
+        }),
+      );
+      rows.push(...batch);
+    }
+    for (let start = 0; start < rows.length; start += 1000) await harness.database.db.insert(instances).values(rows.slice(start, start + 1000));
+    console.log(`  seeded ${total} instances and machines in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s`);
+
+    fake.inject("Machines_update", { type: "delay", ms: latencyMs }, total);
+    const newSecret = randomBytes(32).toString("hex");
+    harness.deps.keyRing = { current: newSecret, previous: [HARNESS_SECRET] };
+
+    const started = performance.now();
+    const pass = await refreshDueInstances({}, harness.deps);
+    const wallMs = performance.now() - started;
+
+    const [onNew] = await harness.database.db
+      .select({ value: count() })
+      .from(instances)
+      .where(eq(instances.deployedKeySigningKid, signingKeyIdOf(newSecret)));
+    const newKid = signingKeyIdOf(newSecret);
+    const pushedUnderNew = [...standIn.pushed.values()].filter((key) => JSON.parse(Buffer.from(key.split(".")[0]!, "base64url").toString()).kid === newKid).length;
+    const boundMs = (total * 2 * latencyMs) / concurrency;
+    const ratio = wallMs / boundMs;
+
+    console.log(`  refreshed ${pass.refreshed}, failed ${pass.failed}; ${onNew?.value ?? 0} deployed keys and ${pushedUnderNew} live gateway keys under the new secret`);
+    console.log(`  wall time until every instance runs a key under the new secret: ${(wallMs / 1000).toFixed(1)} s`);
+    console.log(`  provider-bound minimum (${total} × ${2 * latencyMs} ms ÷ ${concurrency}): ${(boundMs / 1000).toFixed(1)} s`);
+    console.log(`  ratio: ${ratio.toFixed(2)}× (target ≤ ${TARGET_RATIO}×) ${ratio <= TARGET_RATIO ? "(met)" : "(missed)"}`);
+    console.log(`  throughput: ${(total / (wallMs / 1000)).toFixed(1)} instances/s; 10,000 instances at this rate: ${((10_000 / total) * wallMs / 1000).toFixed(0)} s (target < ${TARGET_SECONDS_AT_10K} s)`);
+    const events = await harness.database.db.select({ details: instanceEvents.details, durationMs: instanceEvents.durationMs }).from(instanceEvents).where(eq(instanceEvents.action, "refresh"));
+    const p50 = (samples: number[]) => [...samples].sort((a, b) => a - b)[Math.floor(samples.length / 2)] ?? NaN;
+    const steps = ["mint", "persist", "machine", "credential"] as const;
+    const perStep = steps.map((step) => `${step} ${p50(events.map((event) => ((event.details as { timings?: Record<string, number> }).timings?.[step] ?? 0))).toFixed(0)} ms`);
+    console.log(`  per refresh, p50: total ${p50(events.map((event) => event.durationMs ?? 0)).toFixed(0)} ms (${perStep.join(", ")})`);
+    if (pass.failed > 0 || onNew?.value !== total || pushedUnderNew !== total) process.exitCode = 1;
+  } finally {
+    await harness.close();
+    await standIn.close();
+    await fake.close();
+  }
+}
+
+main().then(
+  () => process.exit(process.exitCode ?? 0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

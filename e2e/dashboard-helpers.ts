@@ -57,7 +57,7 @@ export async function revokeAllKeys(page: Page, screenshot?: () => Promise<void>
   await page.goto("/account");
   await page.getByRole("button", { name: "Revoke all API keys" }).click();
   const dialog = page.getByRole("alertdialog", { name: "Revoke all API keys?" });
-  await expect(dialog).toContainText("can no longer authenticate");
+  await expect(dialog).toContainText("get a fresh key within seconds, without a restart");
   await screenshot?.();
   await dialog.getByRole("button", { name: "Revoke all keys" }).click();
   await expect(page.getByText("All your API keys are revoked")).toBeVisible();

@@ -12,7 +12,8 @@ const KEY_DAYS = /in (29|30) days/;
 // Two tests need the mint to fail. The server honours the `fleetdeck_e2e_fault` cookie only when
 // it runs with FLEETDECK_E2E_FAULTS=1 (see app/(app)/instances/e2e-faults.ts); e2e/start-server.ts
 // sets it for the e2e server.
-const MINT_FAULT = { name: "fleetdeck_e2e_fault", value: "mint_unavailable" };
+const E2E_FAULT = { name: "fleetdeck_e2e_fault", value: "" };
+const MINT_FAULT = { ...E2E_FAULT, value: "mint_unavailable" };
 
 test("create an instance: it starts with a fresh key valid for about 30 days", async ({ page }) => {
   const consoleErrors = collectConsoleErrors(page);
@@ -81,35 +82,44 @@ test("redeploy: the steps show, the key id changes and the gateway confirms the 
   expect(consoleErrors).toEqual([]);
 });
 
-test("revoking all keys shows the instance revoked until a redeploy gives it a fresh key", async ({ page }) => {
+test("revoking all keys re-keys the running instance live: the card shows re-keying, then Key OK without a click", async ({ page, context }) => {
   await signIn(page, owner);
   const name = uniqueName("revoke");
   await createRunningInstance(page, name);
+  // Holds the live re-key for a few seconds, so the browser can see the instance being re-keyed.
+  await context.addCookies([{ ...E2E_FAULT, value: "slow_rekey", url: page.url() }]);
 
   await revokeAllKeys(page, () => saveScreenshot(page, "account-revoke-confirm"));
-  await saveScreenshot(page, "account-revoked");
-  await page.getByRole("link", { name: "Go to your instances" }).click();
+  await expect(page.getByTestId("rekey-progress")).toContainText(/Re-keying \d+ running instances?… \d+ done/);
+  await saveScreenshot(page, "account-rekeying");
+  await page.goto("/dashboard");
 
   const card = instanceCard(page, name);
-  await expect(card.getByTestId("key-health")).toHaveText("Key revoked");
-  const notice = card.getByTestId("revoked-notice");
-  await expect(notice).toContainText("Redeploy to get a fresh key");
-  await saveScreenshot(page, "dashboard-revoked");
+  await expect(card.getByTestId("key-health")).toHaveText("Re-keying");
+  await expect(card.getByTestId("rekey-notice")).toContainText("no restart is needed");
+  await expect(card.getByTestId("revoked-notice")).toHaveCount(0);
+  await saveScreenshot(page, "dashboard-rekeying");
 
-  await redeployAndConfirm(notice, page, name, "Redeploy now");
   await expect(card.getByTestId("key-health")).toHaveText("Key OK", { timeout: 30_000 });
+  await expect(card.getByTestId("rekey-notice")).toHaveCount(0);
   await expect(card.getByTestId("revoked-notice")).toHaveCount(0);
   await expect(card.getByTestId("instance-status")).toHaveText("Status: Running");
   await expect(card.getByTestId("key-expiry")).toContainText(KEY_DAYS);
+
+  await page.goto("/account");
+  await expect(page.getByRole("button", { name: "Revoke all API keys" })).toBeVisible();
+  await openInstancePage(page, name);
+  await expect(page.getByRole("list", { name: "Recent activity" })).toContainText("Key refreshed");
 });
 
 test("a redeploy with no usable key explains why and leaves the instance running", async ({ page, context }) => {
   await signIn(page, owner);
   const name = uniqueName("nokey");
   await createRunningInstance(page, name);
-  // The stored key becomes unusable (revoked), and minting is made impossible for this browser.
+  // The stored key becomes unusable (revoked, its live re-key held back), and minting is made impossible for this browser.
+  await context.addCookies([{ ...E2E_FAULT, value: "held_rekey", url: page.url() }]);
   await revokeAllKeys(page);
-  await context.addCookies([{ ...MINT_FAULT, url: page.url() }]);
+  await context.addCookies([{ ...E2E_FAULT, value: "mint_unavailable,held_rekey", url: page.url() }]);
 
   await page.goto("/dashboard");
   const card = instanceCard(page, name);

@@ -7,12 +7,21 @@ import { getKeyStateCache } from "@/lib/keys/runtime";
 import { logger } from "@/lib/logger";
 
 const globalForRekey = globalThis as typeof globalThis & {
-  fleetdeckRekeys?: { running: Map<string, Promise<void>>; again: Set<string> };
+  fleetdeckRekeys?: { running: Map<string, Promise<void>>; again: Set<string>; heldUntil: Map<string, number> };
 };
 
 function rekeys() {
-  globalForRekey.fleetdeckRekeys ??= { running: new Map(), again: new Set() };
+  globalForRekey.fleetdeckRekeys ??= { running: new Map(), again: new Set(), heldUntil: new Map() };
   return globalForRekey.fleetdeckRekeys;
+}
+
+/**
+ * Holds this process's next live re-key of the owner's instances for `ms` (the e2e suite's fault
+ * lever, app/(app)/instances/e2e-faults.ts, so a browser can watch instances being re-keyed). Set
+ * it before the rotation: it applies to every kick, the rotation listener's included.
+ */
+export function delayRekey(ownerId: string, ms: number): void {
+  rekeys().heldUntil.set(ownerId, Date.now() + ms);
 }
 
 /**
@@ -31,6 +40,9 @@ export function kickRekey(ownerId: string, actor: Actor): Promise<void> {
     return inFlight;
   }
   const run = (async () => {
+    const heldFor = (rekeys().heldUntil.get(ownerId) ?? 0) - Date.now();
+    rekeys().heldUntil.delete(ownerId);
+    if (heldFor > 0) await new Promise((resolve) => setTimeout(resolve, heldFor));
     do {
       again.delete(ownerId);
       const summary = await refreshDueInstances({ ownerId, actor }, await getLifecycleDeps());

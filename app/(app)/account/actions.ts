@@ -4,6 +4,7 @@ import type { ActionResult } from "@/components/instances/types";
 import { requireUser } from "@/lib/auth/session";
 import { revokeKeysAndRekey } from "@/lib/scheduler/rekey";
 import { toActionResult } from "../instances/action-result";
+import { applyE2eRekeyFaults } from "../instances/e2e-faults";
 
 export interface RevokeAllKeysResult {
   revokedKeyCount: number;
@@ -20,6 +21,7 @@ export interface RevokeAllKeysResult {
 export async function revokeAllApiKeysAction(): Promise<ActionResult<RevokeAllKeysResult>> {
   return toActionResult(async () => {
     const user = await requireUser();
+    await applyE2eRekeyFaults(user.id);
     const result = await revokeKeysAndRekey({ userId: user.id, actor: { type: "user", id: user.id } });
     return { revokedKeyCount: result.revokedKeyCount, runningInstanceCount: result.runningInstanceCount, rotatedAt: result.rotatedAt.toISOString() };
   });

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { and, eq, inArray } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { instanceEvents, instances } from "@/db/schema";
@@ -6,6 +7,7 @@ import { rotatePepper } from "@/lib/keys/rotate-pepper";
 import { getGatewayHealth } from "@/lib/machines/gateway-client";
 import type { LocalMachineProvider } from "@/lib/machines/local/provider";
 import { refreshBackoffMs, refreshDueInstances } from "./refresh";
+import { refreshJitterOf, refreshPointOf, refreshPointSql } from "./refresh-due";
 import { startInstance } from "./start";
 import { stopInstance } from "./stop";
 import { createLifecycleHarness, type LifecycleHarness } from "./testing/harness";
@@ -108,6 +110,41 @@ describe.each(testDrivers())("proactive key refresh (%s)", (driver) => {
     // Backing off: the next pass does not retry yet.
     expect(await refreshDueInstances({ thresholdHours: 72 }, harness.deps)).toMatchObject({ claimed: 0 });
     await stopInstance({ instanceId: started.id, actor: { type: "system", id: null } }, harness.deps);
+  });
+});
+
+describe.each(testDrivers())("refresh points (%s)", (driver) => {
+  let harness: LifecycleHarness;
+  beforeAll(async () => {
+    harness = await createLifecycleHarness(driver);
+  });
+  afterAll(async () => {
+    await harness?.close();
+  });
+
+  it("spread later by up to 10 % of the threshold, per instance; the SQL twin agrees with refreshPointOf", async () => {
+    const owner = await harness.createUser();
+    const expiry = new Date("2031-01-31T00:00:00Z");
+    const ids = ["00000000-0000-4000-8000-000000000000", "ffffffff-ffff-4fff-bfff-ffffffffffff", ...Array.from({ length: 200 }, () => randomUUID())];
+    await harness.database.db.insert(instances).values(
+      ids.map((id) => ({ id, ownerId: owner.id, name: "point", provider: "local" as const, region: "local", imageTag: "latest", deployedKeyExpiresAt: expiry })),
+    );
+    const rows = await harness.database.db.select({ id: instances.id, deployedKeyExpiresAt: instances.deployedKeyExpiresAt, point: refreshPointSql(240) }).from(instances).where(inArray(instances.id, ids));
+    expect(rows).toHaveLength(ids.length);
+    const leads = new Set<number>();
+    for (const row of rows) {
+      const expected = refreshPointOf(row, 240)!;
+      expect(Math.abs(new Date(row.point).getTime() - expected.getTime()), row.id).toBeLessThanOrEqual(1);
+      const leadHours = (expiry.getTime() - expected.getTime()) / 3_600_000;
+      expect(leadHours).toBeGreaterThan(216 - 1e-6);
+      expect(leadHours).toBeLessThanOrEqual(240);
+      leads.add(Math.round(leadHours));
+    }
+    expect(refreshJitterOf(ids[0]!)).toBe(0);
+    expect(refreshJitterOf(ids[1]!)).toBeCloseTo(1, 6);
+    // Spread, not bunched: random ids land across the whole 24-hour window.
+    expect(leads.size).toBeGreaterThan(15);
+    expect(refreshPointOf({ id: ids[0]!, deployedKeyExpiresAt: null }, 240)).toBeNull();
   });
 });
 

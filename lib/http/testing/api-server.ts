@@ -33,6 +33,7 @@ const RUN_MARKER = path.join(DIST_DIR, "fleetdeck-api-test-run");
 const BLANKABLE = [
   "NEXTAUTH_SECRET",
   "DATABASE_URL",
+  "DATABASE_URL_UNPOOLED",
   "PGLITE_DIR",
   "INTERNAL_API_SECRET",
   "CRON_SECRET",
@@ -70,6 +71,8 @@ export interface ApiServerOptions {
   seed?: (db: Database) => Promise<void>;
   /** Environment overrides; `undefined` removes a variable (e.g. `{ NEXTAUTH_SECRET: undefined }`). */
   env?: Record<string, string | undefined>;
+  /** A PostgreSQL server of the suite's own to create the database on, instead of TEST_DATABASE_URL. */
+  postgresServerUrl?: string;
 }
 
 export interface RecordedResponse {
@@ -125,8 +128,8 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   let postgres: TestDatabase | undefined;
   let pgliteDir: string | undefined;
   let databaseEnv: Record<string, string>;
-  if (process.env.TEST_DATABASE_URL) {
-    postgres = await createTestDatabase("postgres");
+  if (options.postgresServerUrl || process.env.TEST_DATABASE_URL) {
+    postgres = await createTestDatabase("postgres", options.postgresServerUrl ?? process.env.TEST_DATABASE_URL);
     await options.seed?.(postgres.db);
     databaseEnv = { DATABASE_URL: postgres.url!, DATABASE_DRIVER: "postgres" };
   } else {

@@ -95,6 +95,8 @@ export interface RequestOptions {
 
 export interface ApiServer {
   baseUrl: string;
+  /** The server's PostgreSQL database (undefined on PGlite), for suites that need a connection of their own. */
+  databaseUrl?: string;
   /** The secrets this server was started with (those removed by `env` are absent). */
   secrets: Partial<ServerSecrets>;
   /** Every response the suite received through `request`, for the key-material scan. */
@@ -184,6 +186,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
 
   const server: ApiServer = {
     baseUrl,
+    databaseUrl: postgres?.url,
     secrets: activeSecrets,
     transcript,
     async request(method, pathname, requestOptions = {}) {

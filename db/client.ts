@@ -50,13 +50,13 @@ export interface DatabaseOptions {
 export interface DatabaseTimeouts {
   /** Opening a connection (and waiting for a free pooled one). */
   connectMs: number;
-  /** Server-side `statement_timeout` for every pooled session (direct connections only). */
+  /** Server-side `statement_timeout` for every pooled session (direct connections only); 0 = none. */
   statementMs: number;
   /** Server-side `idle_in_transaction_session_timeout`: a transaction left open by a stuck caller ends. */
   idleInTransactionMs: number;
   /**
    * Client-side: a query without any answer this long means the server or the network is gone;
-   * its connection is closed (not reused) and the query fails as a lost connection.
+   * its connection is closed (not reused) and the query fails as a lost connection. 0 = none.
    */
   queryMs: number;
   /** TCP keepalive on every connection, first probe after this much idle time. */

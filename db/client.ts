@@ -2,6 +2,8 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import type { SQL } from "drizzle-orm";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import { markDatabaseUnavailable } from "./errors";
+import { ResilientListener, type ListenClient, type ListenEvents, type ListenOptions } from "./listen";
 import * as schema from "./schema";
 
 export type Schema = typeof schema;
@@ -13,23 +15,72 @@ export interface DatabaseHandle {
   db: Database;
   driver: DatabaseDriver;
   /**
-   * Subscribes to a Postgres NOTIFY channel on a dedicated connection (pepper-cache
-   * invalidation across replicas). Resolves to an unsubscribe function.
+   * Subscribes to a Postgres NOTIFY channel on a dedicated, direct connection (key-cache
+   * invalidation across replicas). Resolves to an unsubscribe function once the first attempt has
+   * gone live or failed; it never rejects and keeps exactly one connection, reconnecting with
+   * capped backoff after every loss and proving itself with periodic self-notifications.
+   * `onLost` / `onLive` tell the subscriber when notifications may have been missed and when they
+   * can be trusted again.
    */
-  listen(channel: string, onPayload: (payload: string) => void, onLost?: () => void): Promise<() => Promise<void>>;
+  listen(channel: string, onPayload: (payload: string) => void, events?: ListenEvents): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
 export interface DatabaseOptions {
   /** `postgres://…` for node-postgres, a Neon URL for the serverless driver; empty for PGlite. */
   url?: string;
+  /**
+   * The direct (unpooled) URL LISTEN connects to (`DATABASE_URL_UNPOOLED`). Defaults to `url`
+   * with `-pooler` dropped from a Neon pooled host: PgBouncer in transaction mode accepts LISTEN
+   * but never delivers notifications.
+   */
+  listenUrl?: string;
   /** Forces the driver: `neon` for a Neon URL on a custom host (or a local bridge in tests). */
   driver?: DatabaseDriver;
   /** PGlite data directory; `memory://` keeps everything in memory (unit tests). */
   pgliteDir?: string;
   /** Neon only: maps host:port to the WebSocket address to dial (tests' loopback bridge). */
   neonWsProxy?: (host: string, port: number | string) => string;
+  /** Pool, session and LISTEN timings; tests shorten them. */
+  timeouts?: Partial<DatabaseTimeouts>;
+  /** Where the LISTEN subscription reports trouble (a connection that stopped receiving). */
+  onWarning?: (message: string, details: Record<string, unknown>) => void;
 }
+
+export interface DatabaseTimeouts {
+  /** Opening a connection (and waiting for a free pooled one). */
+  connectMs: number;
+  /** Server-side `statement_timeout` for every pooled session (direct connections only); 0 = none. */
+  statementMs: number;
+  /** Server-side `idle_in_transaction_session_timeout`: a transaction left open by a stuck caller ends. */
+  idleInTransactionMs: number;
+  /**
+   * Client-side: a query without any answer this long means the server or the network is gone;
+   * its connection is closed (not reused) and the query fails as a lost connection. 0 = none.
+   */
+  queryMs: number;
+  /** TCP keepalive on every connection, first probe after this much idle time. */
+  keepAliveInitialDelayMs: number;
+  /** How often the LISTEN connection proves it still receives (a notification to itself). */
+  listenHeartbeatMs: number;
+  /** How long that proof may take. */
+  listenHeartbeatTimeoutMs: number;
+  /** LISTEN reconnect backoff: doubling from the first value, capped at the second. */
+  listenMinBackoffMs: number;
+  listenMaxBackoffMs: number;
+}
+
+export const DEFAULT_DATABASE_TIMEOUTS: DatabaseTimeouts = {
+  connectMs: 5_000,
+  statementMs: 30_000,
+  idleInTransactionMs: 15_000,
+  queryMs: 35_000,
+  keepAliveInitialDelayMs: 10_000,
+  listenHeartbeatMs: 15_000,
+  listenHeartbeatTimeoutMs: 5_000,
+  listenMinBackoffMs: 250,
+  listenMaxBackoffMs: 5_000,
+};
 
 export const DEFAULT_PGLITE_DIR = path.join(process.cwd(), ".data", "pglite");
 
@@ -49,12 +100,36 @@ function safeHostname(url: string): string | undefined {
   }
 }
 
+/** A Neon pooled endpoint (`ep-…-pooler.region.aws.neon.tech`): PgBouncer in transaction mode. */
+export function isPoolerUrl(url: string): boolean {
+  const firstLabel = safeHostname(url)?.split(".")[0] ?? "";
+  return firstLabel.endsWith("-pooler");
+}
+
+/**
+ * The direct connection for a URL: Neon's convention is the pooled host without `-pooler`. Any
+ * other URL is returned unchanged.
+ */
+export function directUrlFor(url: string): string {
+  if (!isPoolerUrl(url)) return url;
+  const parsed = new URL(url);
+  const [first, ...rest] = parsed.hostname.split(".");
+  parsed.hostname = [first!.slice(0, -"-pooler".length), ...rest].join(".");
+  return parsed.toString();
+}
+
 /** Opens a database with the driver the options select. Does not apply migrations. */
 export async function openDatabase(options: DatabaseOptions = {}): Promise<DatabaseHandle> {
   const driver = selectDriver(options.url, options.driver);
   if (driver === "pglite") return openPglite(options.pgliteDir ?? DEFAULT_PGLITE_DIR);
   if (!options.url) throw new Error(`The ${driver} driver needs a DATABASE_URL.`);
-  return driver === "neon" ? openNeon(options.url, options.neonWsProxy) : openPostgres(options.url);
+  const settings: ServerSettings = {
+    url: options.url,
+    listenUrl: options.listenUrl ?? directUrlFor(options.url),
+    timeouts: { ...DEFAULT_DATABASE_TIMEOUTS, ...options.timeouts },
+    onWarning: options.onWarning,
+  };
+  return driver === "neon" ? openNeon(settings, options.neonWsProxy) : openPostgres(settings);
 }
 
 async function openPglite(dataDir: string): Promise<DatabaseHandle> {
@@ -69,34 +144,58 @@ async function openPglite(dataDir: string): Promise<DatabaseHandle> {
   return {
     db,
     driver: "pglite",
-    // An embedded database has no connection to lose, so `onLost` never fires.
-    async listen(channel, onPayload) {
+    // An embedded database has no connection to lose: live at once, never lost.
+    async listen(channel, onPayload, events) {
       const unlisten = await client.listen(channel, onPayload);
+      events?.onLive?.();
       return async () => unlisten();
     },
     close: () => client.close(),
   };
 }
 
-async function openPostgres(url: string): Promise<DatabaseHandle> {
+interface ServerSettings {
+  url: string;
+  listenUrl: string;
+  timeouts: DatabaseTimeouts;
+  onWarning?: DatabaseOptions["onWarning"];
+}
+
+/** Connection options both server drivers take (Neon's Pool and Client are node-postgres'). */
+function connectionConfig(url: string, timeouts: DatabaseTimeouts) {
+  return {
+    connectionString: url,
+    connectionTimeoutMillis: timeouts.connectMs,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: timeouts.keepAliveInitialDelayMs,
+    // Sent as start-up parameters, which PgBouncer (a -pooler host) refuses: there the client-side
+    // query timeout has to do.
+    ...(isPoolerUrl(url) ? {} : { statement_timeout: timeouts.statementMs, idle_in_transaction_session_timeout: timeouts.idleInTransactionMs }),
+  };
+}
+
+async function openPostgres({ url, listenUrl, timeouts, onWarning }: ServerSettings): Promise<DatabaseHandle> {
   const pg = (await import("pg")).default;
   const { drizzle } = await import("drizzle-orm/node-postgres");
-  const pool = new pg.Pool({ connectionString: url, max: 10, idleTimeoutMillis: 30_000 });
+  const Client = observedClientClass(pg.Client, timeouts.queryMs);
+  const Pool = observedPoolClass(pg.Pool);
+  const pool = new Pool({ ...connectionConfig(url, timeouts), Client, max: 10, idleTimeoutMillis: 30_000 });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on("error", () => {});
   const db = drizzle({ client: pool, schema }) as unknown as Database;
   return {
     db,
     driver: "postgres",
-    listen: (channel, onPayload, onLost) => listenOn(new pg.Client({ connectionString: url }), channel, onPayload, onLost),
+    listen: (channel, onPayload, events) =>
+      listenResiliently(channel, onPayload, events, timeouts, onWarning, {
+        newClient: () => new Client(connectionConfig(listenUrl, timeouts)) as unknown as ListenClient,
+        notify: async (target, payload) => void (await pool.query("select pg_notify($1, $2)", [target, payload])),
+      }),
     close: () => pool.end(),
   };
 }
 
-async function openNeon(
-  url: string,
-  wsProxy: DatabaseOptions["neonWsProxy"],
-): Promise<DatabaseHandle> {
+async function openNeon({ url, listenUrl, timeouts, onWarning }: ServerSettings, wsProxy: DatabaseOptions["neonWsProxy"]): Promise<DatabaseHandle> {
   const neon = await import("@neondatabase/serverless");
   const { default: WebSocket } = await import("ws");
   const { drizzle } = await import("drizzle-orm/neon-serverless");
@@ -108,60 +207,143 @@ async function openNeon(
     neon.neonConfig.pipelineTLS = false;
     neon.neonConfig.pipelineConnect = false;
   }
-  const pool = new neon.Pool({ connectionString: url, max: 10 });
+  const Client = observedClientClass(neon.Client, timeouts.queryMs);
+  const Pool = observedPoolClass(neon.Pool);
+  const pool = new Pool({ ...connectionConfig(url, timeouts), Client, max: 10 });
   pool.on("error", () => {});
   const db = drizzle({ client: pool, schema }) as unknown as Database;
   return {
     db,
     driver: "neon",
-    listen: (channel, onPayload, onLost) => listenOn(new neon.Client({ connectionString: url }), channel, onPayload, onLost),
+    listen: (channel, onPayload, events) =>
+      listenResiliently(channel, onPayload, events, timeouts, onWarning, {
+        newClient: () => new Client(connectionConfig(listenUrl, timeouts)) as unknown as ListenClient,
+        notify: async (target, payload) => void (await pool.query("select pg_notify($1, $2)", [target, payload])),
+      }),
     close: () => pool.end(),
   };
 }
 
-/** The part of node-postgres' Client (and Neon's, which mirrors it) that LISTEN needs. */
-interface ListenClient {
-  connect(): Promise<unknown>;
-  query(text: string): Promise<unknown>;
+async function listenResiliently(
+  channel: string,
+  onPayload: (payload: string) => void,
+  events: ListenEvents | undefined,
+  timeouts: DatabaseTimeouts,
+  onWarning: DatabaseOptions["onWarning"],
+  connection: Pick<ListenOptions, "newClient" | "notify">,
+): Promise<() => Promise<void>> {
+  const listener = new ResilientListener(channel, onPayload, events ?? {}, {
+    ...connection,
+    heartbeatMs: timeouts.listenHeartbeatMs,
+    heartbeatTimeoutMs: timeouts.listenHeartbeatTimeoutMs,
+    minBackoffMs: timeouts.listenMinBackoffMs,
+    maxBackoffMs: timeouts.listenMaxBackoffMs,
+    onWarning,
+  });
+  await listener.start();
+  return () => listener.close();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Driver classes that know when a connection is gone
+
+/** node-postgres internals every pool relies on (pg-pool reads the same two fields). */
+interface ClientState {
+  _queryable?: boolean;
+  _ending?: boolean;
   end(): Promise<void>;
   on(event: "error", listener: (error: Error) => void): unknown;
-  on(event: "end", listener: () => void): unknown;
-  on(event: "notification", listener: (message: { channel: string; payload?: string }) => void): unknown;
+}
+
+type Callback = (error: unknown, ...rest: unknown[]) => void;
+// The drivers' classes have many overloads; these subclasses pass every argument through.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyClass = new (...args: any[]) => any;
+
+/**
+ * A driver Client that (1) always has an `error` listener, so a connection lost while checked out
+ * (drizzle transactions hold one without a listener of their own) never becomes an uncaught
+ * exception; (2) brands every error of a connection that could not be made or is no longer usable
+ * (db/errors.ts), since the driver's own errors for that carry no code; (3) closes its connection
+ * when a query gets no answer within `queryTimeoutMs` (the pool then drops it, never reuses it).
+ */
+function observedClientClass<C extends AnyClass>(Base: C, queryTimeoutMs: number): C {
+  return class ObservedClient extends Base {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    constructor(...args: any[]) {
+      super(...args);
+      // Errors reach this listener before the failed queries' callbacks (same error object).
+      (this as unknown as ClientState).on("error", (error) => markDatabaseUnavailable(error));
+    }
+
+    connect(callback?: Callback) {
+      if (callback) return super.connect((error: unknown, ...rest: unknown[]) => callback(error ? markDatabaseUnavailable(error) : error, ...rest));
+      return super.connect().catch((error: unknown) => {
+        throw markDatabaseUnavailable(error);
+      });
+    }
+
+    query(...args: unknown[]) {
+      const first = args[0] as { submit?: unknown } | undefined;
+      if (first && typeof first === "object" && typeof first.submit === "function") return super.query(...args);
+      const state = this as unknown as ClientState;
+      const classify = (error: unknown) => {
+        if (error && (state._queryable === false || state._ending)) markDatabaseUnavailable(error);
+        return error;
+      };
+      let timer: NodeJS.Timeout | undefined;
+      if (queryTimeoutMs > 0) {
+        // end() on a client with a query in flight destroys the socket: the query fails as a
+        // terminated connection and pg-pool discards the client on release.
+        timer = setTimeout(() => void state.end().catch(() => {}), queryTimeoutMs);
+        timer.unref();
+      }
+      const callbackAt = args.findIndex((arg) => typeof arg === "function");
+      if (callbackAt >= 0) {
+        const callback = args[callbackAt] as Callback;
+        args[callbackAt] = (error: unknown, ...rest: unknown[]) => {
+          clearTimeout(timer);
+          callback(classify(error), ...rest);
+        };
+        return super.query(...args);
+      }
+      return (super.query(...args) as Promise<unknown>).then(
+        (result) => {
+          clearTimeout(timer);
+          return result;
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          throw classify(error);
+        },
+      );
+    }
+  };
+}
+
+/** A driver Pool whose failures to hand out a connection (refused, timed out) are branded as unavailability. */
+function observedPoolClass<C extends AnyClass>(Base: C): C {
+  return class ObservedPool extends Base {
+    connect(callback?: Callback) {
+      if (callback) return super.connect((error: unknown, ...rest: unknown[]) => callback(error ? markDatabaseUnavailable(error) : error, ...rest));
+      return super.connect().catch((error: unknown) => {
+        throw markDatabaseUnavailable(error);
+      });
+    }
+  };
 }
 
 /**
- * LISTEN on a dedicated connection (a pooled one would be handed to other queries). When that
- * connection fails or closes without being asked to, `onLost` is called once: notifications may
- * have been missed, so the subscriber must stop trusting what it cached and subscribe again.
+ * Closes the connection an abandoned transaction runs on (the mint, after its deadline), so it is
+ * discarded rather than handed back to the pool with a statement of ours still pending on it. A
+ * no-op for PGlite, whose single in-process connection is not ours to close.
  */
-async function listenOn(
-  client: ListenClient,
-  channel: string,
-  onPayload: (payload: string) => void,
-  onLost?: () => void,
-): Promise<() => Promise<void>> {
-  let closing = false;
-  let lost = false;
-  const markLost = () => {
-    if (closing || lost) return;
-    lost = true;
-    onLost?.();
-  };
-  client.on("error", markLost);
-  client.on("end", markLost);
-  await client.connect();
-  client.on("notification", (message) => {
-    if (message.channel === channel) onPayload(message.payload ?? "");
-  });
-  await client.query(`LISTEN ${quoteIdentifier(channel)}`);
-  return async () => {
-    closing = true;
-    await client.end().catch(() => {});
-  };
-}
-
-function quoteIdentifier(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
+export function destroyTransactionConnection(tx: unknown): void {
+  const client = (tx as { session?: { client?: unknown } } | undefined)?.session?.client as
+    | (ClientState & { release?: unknown })
+    | undefined;
+  // Only a pooled client (it has `release`) is a connection of its own.
+  if (client && typeof client.release === "function" && typeof client.end === "function") void client.end().catch(() => {});
 }
 
 /**

@@ -1,8 +1,10 @@
 import { getEnv } from "@/lib/env";
+import { logger } from "@/lib/logger";
 import { openDatabase, type Database, type DatabaseHandle } from "./client";
 import { applyMigrations } from "./migrate";
 
 export { queryRows, type Database, type DatabaseHandle } from "./client";
+export { isDatabaseUnavailable } from "./errors";
 
 const globalForDb = globalThis as typeof globalThis & {
   fleetdeckDatabase?: Promise<DatabaseHandle>;
@@ -17,8 +19,10 @@ export function getDatabaseHandle(): Promise<DatabaseHandle> {
     const env = getEnv();
     const handle = await openDatabase({
       url: env.DATABASE_URL,
+      listenUrl: env.DATABASE_URL_UNPOOLED,
       driver: env.DATABASE_DRIVER,
       pgliteDir: env.PGLITE_DIR,
+      onWarning: (message, details) => logger.warn(message, details),
     });
     await applyMigrations(handle);
     return handle;

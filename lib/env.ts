@@ -41,6 +41,10 @@ export const envSchema = z
       (value) => value === undefined || /^postgres(ql)?:\/\//.test(value),
       { message: "DATABASE_URL must start with postgres:// or postgresql:// (leave it unset for embedded PGlite)" },
     ),
+    /** Direct connection for LISTEN (Neon/Vercel convention); derived from a `-pooler` DATABASE_URL when unset. */
+    DATABASE_URL_UNPOOLED: optionalString.refine((value) => value === undefined || /^postgres(ql)?:\/\//.test(value), {
+      message: "DATABASE_URL_UNPOOLED must start with postgres:// or postgresql://",
+    }),
     DATABASE_DRIVER: z.enum(["pglite", "postgres", "neon"]).optional(),
     PGLITE_DIR: optionalString,
     INTERNAL_API_SECRET: secret("INTERNAL_API_SECRET"),

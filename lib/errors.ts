@@ -19,6 +19,7 @@ export const errorStatus = {
   credential_unverified: 502,
   key_unavailable: 503,
   misconfigured: 503,
+  database_unavailable: 503,
   internal_error: 500,
 } as const;
 
@@ -41,4 +42,19 @@ export class AppError extends Error {
 
 export function isAppError(error: unknown): error is AppError {
   return error instanceof AppError;
+}
+
+/** Seconds a caller should wait before retrying after `database_unavailable` (sent as Retry-After). */
+export const DATABASE_RETRY_AFTER_SECONDS = 2;
+
+/**
+ * What a lost or unreachable database becomes for callers: `503 database_unavailable`, retryable.
+ * Recognise the cause with `isDatabaseUnavailable` (db/errors.ts: by code and brand).
+ */
+export function databaseUnavailableError(cause?: unknown): AppError {
+  const error = new AppError("database_unavailable", "The database is unavailable right now. Try again in a few seconds.", {
+    retryAfterSeconds: DATABASE_RETRY_AFTER_SECONDS,
+  });
+  if (cause !== undefined) error.cause = cause;
+  return error;
 }

@@ -16,7 +16,8 @@ async function main() {
   if (!Number.isInteger(count) || count < 1 || count > 5_000_000) throw new Error("--count must be a whole number between 1 and 5,000,000");
   loadLocalEnv();
   const env = parseEnv(process.env);
-  const handle = await openDatabase({ url: env.DATABASE_URL, driver: env.DATABASE_DRIVER, pgliteDir: env.PGLITE_DIR });
+  // Bulk statements over millions of rows may run longer than the app's per-statement limits.
+  const handle = await openDatabase({ url: env.DATABASE_URL, driver: env.DATABASE_DRIVER, pgliteDir: env.PGLITE_DIR, timeouts: { statementMs: 0, queryMs: 0 } });
   try {
     await applyMigrations(handle);
     const started = performance.now();

@@ -112,7 +112,8 @@ async function createDatabase(serverUrl: string, options: Options): Promise<{ ur
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
 
-  const handle = await openDatabase({ url: url.toString(), driver: "postgres" });
+  // Seeding and vacuuming 100,000 rows may run longer than the app's per-statement limits.
+  const handle = await openDatabase({ url: url.toString(), driver: "postgres", timeouts: { statementMs: 0, queryMs: 0 } });
   try {
     await applyMigrations(handle);
     const started = performance.now();

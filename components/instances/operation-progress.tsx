@@ -54,6 +54,7 @@ function failedStep(outcome: Extract<RecentOutcome, { status: "error" }>, steps:
     case "credential_unverified":
       return "verifying_credential";
     case "machine_error":
+    case "database_unavailable":
     case "internal_error":
       return lastSeen && steps.includes(lastSeen) ? lastSeen : steps.find((step) => step !== "minting_key");
     default:

@@ -24,15 +24,14 @@ export function realPostgresDrivers(): DatabaseDriver[] {
 
 /**
  * A fresh, migrated database for one suite. On a real server it is a new database created
- * from TEST_DATABASE_URL and dropped on close, so suites never see each other's rows.
+ * on `serverUrl` (default TEST_DATABASE_URL) and dropped on close, so suites never see each other's rows.
  */
-export async function createTestDatabase(driver: DatabaseDriver = "pglite"): Promise<TestDatabase> {
+export async function createTestDatabase(driver: DatabaseDriver = "pglite", serverUrl = process.env.TEST_DATABASE_URL): Promise<TestDatabase> {
   if (driver === "pglite") {
     const handle = await openDatabase({ pgliteDir: "memory://" });
     await applyMigrations(handle);
     return handle;
   }
-  const serverUrl = process.env.TEST_DATABASE_URL;
   if (!serverUrl) throw new Error(`TEST_DATABASE_URL is required for the ${driver} driver`);
   const name = `fleetdeck_test_${randomBytes(6).toString("hex")}`;
   await withAdminClient(serverUrl, (client) => client.query(`CREATE DATABASE ${name}`));

@@ -1,5 +1,6 @@
 import { ZodError } from "zod";
-import { AppError, errorStatus, type ErrorCode } from "@/lib/errors";
+import { isDatabaseUnavailable } from "@/db/errors";
+import { AppError, DATABASE_RETRY_AFTER_SECONDS, errorStatus, type ErrorCode } from "@/lib/errors";
 import { logger } from "@/lib/logger";
 
 export interface ErrorBody {
@@ -20,10 +21,20 @@ export function errorResponse(
 
 /**
  * Maps anything thrown by a handler to a response: AppError → its status, ZodError → 422 with
- * field errors, anything else → a logged 500 whose body says nothing about the cause.
+ * field errors, a lost or unreachable database (by code or brand) → 503 `database_unavailable`
+ * with Retry-After, anything else → a logged 500 whose body says nothing about the cause.
  */
 export function toErrorResponse(error: unknown): Response {
-  if (error instanceof AppError) return errorResponse(error.code, error.message);
+  if (error instanceof AppError) {
+    const retry = error.code === "database_unavailable" ? { headers: { "retry-after": String(DATABASE_RETRY_AFTER_SECONDS) } } : {};
+    return errorResponse(error.code, error.message, retry);
+  }
+  if (isDatabaseUnavailable(error)) {
+    logger.warn("database unavailable", { error });
+    return errorResponse("database_unavailable", "The database is unavailable right now. Try again in a few seconds.", {
+      headers: { "retry-after": String(DATABASE_RETRY_AFTER_SECONDS) },
+    });
+  }
   if (error instanceof ZodError) {
     return errorResponse("validation_failed", describeZodError(error), { fields: fieldErrors(error) });
   }

@@ -1,6 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { sql } from "drizzle-orm";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { z } from "zod";
+import { openDatabase } from "@/db/client";
+import { isDatabaseUnavailable } from "@/db/errors";
+import { createTestDatabase, realPostgresDrivers, type TestDatabase } from "@/db/testing";
 import { resetEnvForTests } from "@/lib/env";
 import { AppError } from "@/lib/errors";
 import { readJsonBody } from "./body";
@@ -161,5 +165,69 @@ describe("error responses", () => {
       process.env.FLEETDECK_LOG_LEVEL = saved;
     }
     expect(toErrorResponse(new AppError("operation_in_progress", "busy")).status).toBe(409);
+  });
+});
+
+describe("database outages in the error mapper", () => {
+  const quietly = async <T>(work: () => Promise<T>): Promise<T> => {
+    const saved = process.env.FLEETDECK_LOG_LEVEL;
+    process.env.FLEETDECK_LOG_LEVEL = "silent";
+    try {
+      return await work();
+    } finally {
+      process.env.FLEETDECK_LOG_LEVEL = saved;
+    }
+  };
+  const failure = (promise: Promise<unknown>) => promise.then(() => new Error("expected a failure"), (error: unknown) => error);
+
+  it("a database nobody answers for is 503 database_unavailable with Retry-After; other errors stay 500", async () => {
+    // A port nothing listens on: the driver's real ECONNREFUSED, wrapped as drizzle wraps it.
+    const unreachable = await openDatabase({ url: "postgres://postgres@127.0.0.1:1/none", driver: "postgres", timeouts: { connectMs: 1_000 } });
+    try {
+      const error = await failure(unreachable.db.execute(sql`select 1`));
+      expect(isDatabaseUnavailable(error)).toBe(true);
+      const response = await quietly(async () => toErrorResponse(error));
+      expect(response.status).toBe(503);
+      expect(response.headers.get("retry-after")).toMatch(/^\d+$/);
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe("database_unavailable");
+    } finally {
+      await unreachable.close();
+    }
+    expect(isDatabaseUnavailable(new Error("Connection terminated unexpectedly"))).toBe(false);
+    expect((await quietly(async () => toErrorResponse(new Error("Connection terminated unexpectedly")))).status).toBe(500);
+  });
+
+  describe.each(realPostgresDrivers())("on %s", (driver) => {
+    let database: TestDatabase;
+    beforeAll(async () => {
+      database = await createTestDatabase(driver);
+    });
+    afterAll(async () => {
+      await database?.close();
+    });
+
+    it("a connection killed inside a transaction is unavailability (no uncaught exception); a bad statement is not", async () => {
+      const uncaught: unknown[] = [];
+      const record = (error: unknown) => uncaught.push(error);
+      process.on("uncaughtException", record);
+      try {
+        const killed = await failure(
+          database.db.transaction(async (tx) => {
+            await tx.execute(sql`select pg_terminate_backend(pg_backend_pid())`);
+          }),
+        );
+        expect(isDatabaseUnavailable(killed)).toBe(true);
+        expect((await quietly(async () => toErrorResponse(killed))).status).toBe(503);
+        const syntax = await failure(database.db.execute(sql`select from where`));
+        expect(isDatabaseUnavailable(syntax)).toBe(false);
+        expect((await quietly(async () => toErrorResponse(syntax))).status).toBe(500);
+        // The pool recovers on its own.
+        expect(await database.db.execute(sql`select 1 as one`)).toBeTruthy();
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        expect(uncaught).toEqual([]);
+      } finally {
+        process.off("uncaughtException", record);
+      }
+    });
   });
 });

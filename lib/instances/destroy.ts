@@ -7,7 +7,7 @@ import type { InstanceOperationInput } from "./start";
 /**
  * Destroys the instance's machine (forcefully) and marks the instance destroyed, wiping its stored
  * key. Its API key stops authenticating at once: whoami rejects keys of destroyed instances, and
- * every replica's cache is told through Postgres. Destroying a machine that is already gone is
+ * every replica's cache is told through Postgres, in the transaction that marks it destroyed. Destroying a machine that is already gone is
  * fine; a destroyed instance is 404 afterwards, so a repeat call answers not_found.
  */
 export async function destroyInstance(input: InstanceOperationInput, deps: LifecycleDeps): Promise<InstanceRow> {
@@ -18,9 +18,12 @@ export async function destroyInstance(input: InstanceOperationInput, deps: Lifec
       context.machineTouched = true;
       await context.time("machine", () => deps.machines.destroy(machineId, { force: true }));
     }
-    return { values: { status: "destroyed", destroyedAt: deps.now(), encryptedKey: null } };
+    return {
+      values: { status: "destroyed", destroyedAt: deps.now(), encryptedKey: null },
+      // Committed with the destroy: no replica hears of it before the row says destroyed, and none misses it.
+      withRelease: (tx) => notifyKeyStateChanged(tx, { instanceId: context.lease.instanceId }),
+    };
   });
   deps.keyStateCache?.invalidate({ instanceId: row.id });
-  await notifyKeyStateChanged(deps.db, { instanceId: row.id });
   return row;
 }

@@ -1,9 +1,12 @@
+import type { Database } from "@/db";
 import type { InstanceRow, InstanceStatus, KeySource, NewInstanceRow } from "@/db/schema";
 import { recordInstanceEvent, type Actor } from "@/lib/audit/events";
-import { AppError, isAppError } from "@/lib/errors";
+import { isDatabaseUnavailable } from "@/db/errors";
+import { AppError, databaseUnavailableError, isAppError } from "@/lib/errors";
 import { notifyKeyStateChanged } from "@/lib/keys/invalidation";
 import { logger } from "@/lib/logger";
 import { isMachineError, type MachineError } from "@/lib/machines/types";
+import { completeDurably } from "./completion";
 import type { LifecycleDeps } from "./deps";
 import { acquireLease, lostLeaseError, releaseLease, renewLease, updateUnderLease, type Lease, type LifecycleOperation, type OperationStep } from "./lease";
 import { statusFromMachineState } from "./machine-status";
@@ -33,6 +36,11 @@ export interface OperationResult {
   values: Partial<NewInstanceRow>;
   outcome?: "success" | "noop";
   details?: Record<string, unknown>;
+  /**
+   * Runs in the transaction that releases the lease, so it commits (or not) with the final values:
+   * destroy's NOTIFY, which other replicas must not act on before the destroy is visible.
+   */
+  withRelease?: (tx: Database) => Promise<void>;
 }
 
 export interface OperationInput {
@@ -101,32 +109,43 @@ export async function runOperation(
   }, Math.max(1_000, lease.ttlMs / 3));
   heartbeat.unref();
 
+  const logContext = { instanceId: lease.instanceId, operation: input.operation };
   try {
     const result = await body(context);
-    const now = deps.now();
-    const row = await releaseLease(deps.db, lease, { ...result.values, lastActivityAt: now });
+    const final = { ...result.values, lastActivityAt: deps.now() };
+    const withRelease = withSupersededKeysAnnounced(result, lease.instanceId);
+    const row = withRelease
+      ? await deps.db.transaction(async (tx) => {
+          const released = await releaseLease(tx, lease, final);
+          if (released) await withRelease(tx);
+          return released;
+        })
+      : await releaseLease(deps.db, lease, final);
     if (!row) throw lostLeaseError();
-    if (result.values.deployedKeyId !== undefined) await announceSupersededKeys(deps, lease.instanceId);
-    await recordInstanceEvent(deps.db, {
+    // This process drops the instance's cached keys at once; other replicas hear the NOTIFY.
+    if (result.values.deployedKeyId !== undefined) deps.keyStateCache?.invalidate({ instanceId: lease.instanceId });
+    const successEvent = {
       ...event,
       outcome: result.outcome ?? "success",
       keySource: context.key.source,
       keyId: context.key.keyId,
       durationMs: performance.now() - started,
       details: { timings: roundTimings(context.timings), ...result.details },
-    });
+    } as const;
+    // The operation is done once its lease is released; a database blip now delays the event, never loses it.
+    await completeDurably([{ label: "record an operation event", write: () => recordInstanceEvent(deps.db, successEvent) }], logContext);
     return row;
   } catch (thrown) {
     const error = toAppError(thrown);
     const status = context.machineTouched ? await observedStatus(context) : lease.row.status;
-    await releaseLease(deps.db, lease, {
+    const failure = {
       ...context.failureValues,
       status,
       lastErrorCode: error.code,
       lastErrorMessage: error.message,
       lastErrorAt: deps.now(),
-    }).catch((releaseError: unknown) => logger.error("could not release an operation lease", { instanceId: lease.instanceId, error: releaseError }));
-    await recordInstanceEvent(deps.db, {
+    };
+    const failureEvent = {
       ...event,
       outcome: "failure",
       keySource: context.key.source,
@@ -135,7 +154,17 @@ export async function runOperation(
       errorMessage: error.message,
       durationMs: performance.now() - started,
       details: { timings: roundTimings(context.timings), ...(error.details ?? {}) },
-    }).catch((eventError: unknown) => logger.error("could not record an operation event", { instanceId: lease.instanceId, error: eventError }));
+    } as const;
+    // Tried at once; while the database is unavailable, retried in order in the background with
+    // capped backoff, so the lease is free seconds after it returns (not after the lease TTL) and
+    // the audit event is not lost. The caller gets its error now.
+    await completeDurably(
+      [
+        { label: "release an operation lease", write: () => releaseLease(deps.db, lease, failure) },
+        { label: "record an operation event", write: () => recordInstanceEvent(deps.db, failureEvent) },
+      ],
+      logContext,
+    );
     throw error;
   } finally {
     clearInterval(heartbeat);
@@ -144,14 +173,16 @@ export async function runOperation(
 
 /**
  * A new deployed key supersedes the one before it: every replica's whoami must refuse the old key
- * from now on. Sent after the release commits (so no replica reloads the old row); if it is lost,
- * the key-state cache's TTL still bounds how long a superseded key works.
+ * from the moment the release commits. The NOTIFY goes into the release's transaction (so no
+ * replica reloads the row before it changes, and none misses the change), with whatever else the
+ * operation commits with its release.
  */
-async function announceSupersededKeys(deps: LifecycleDeps, instanceId: string): Promise<void> {
-  deps.keyStateCache?.invalidate({ instanceId });
-  await notifyKeyStateChanged(deps.db, { instanceId }).catch((error: unknown) =>
-    logger.warn("could not announce a superseded key", { instanceId, error }),
-  );
+function withSupersededKeysAnnounced(result: OperationResult, instanceId: string): OperationResult["withRelease"] {
+  if (result.values.deployedKeyId === undefined) return result.withRelease;
+  return async (tx) => {
+    await notifyKeyStateChanged(tx, { instanceId });
+    await result.withRelease?.(tx);
+  };
 }
 
 /** After a failed machine step: what the provider says the machine is doing now. */
@@ -169,6 +200,7 @@ async function observedStatus(context: OperationContext): Promise<InstanceStatus
 export function toAppError(error: unknown): AppError {
   if (isAppError(error)) return error;
   if (isMachineError(error)) return machineAppError(error);
+  if (isDatabaseUnavailable(error)) return databaseUnavailableError(error);
   logger.error("unexpected error in a lifecycle operation", { error });
   return new AppError("internal_error", "The operation failed unexpectedly.");
 }

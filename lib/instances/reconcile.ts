@@ -11,7 +11,7 @@ import { statusFromMachineState } from "./machine-status";
  * Brings the instance's status in line with what the provider reports for its machine, at most
  * once per `reconcileIntervalMs` per instance. Skips instances with an operation in flight (the
  * operation owns the status) and never fights one: the write is conditional on no lease being
- * held and on the status being what was read. A machine that vanished (for example local machines
+ * held and on the row being unchanged since it was read. A machine that vanished (for example local machines
  * after the app restarted) turns a running instance into `failed` with `machine_missing`, and
  * forgets the machine so the next start creates a new one. Provider errors leave the row as is.
  */
@@ -43,13 +43,7 @@ export async function reconcileInstance(row: InstanceRow, deps: LifecycleDeps): 
   const [updated] = await deps.db
     .update(instances)
     .set({ ...observed, statusCheckedAt: now })
-    .where(
-      and(
-        eq(instances.id, row.id),
-        eq(instances.status, row.status),
-        leaseIsFree(),
-      ),
-    )
+    .where(and(eq(instances.id, row.id), unchangedSince(row), leaseIsFree()))
     .returning();
   if (!updated) return row;
   if (updated.status !== row.status) {
@@ -63,6 +57,22 @@ export async function reconcileInstance(row: InstanceRow, deps: LifecycleDeps): 
     });
   }
   return updated;
+}
+
+/**
+ * The row still is as `row` read it: an operation that started and finished while the provider was
+ * being asked (a redeploy, a stop and start) has moved updatedAt, the machine or the status, so a
+ * stale observation is dropped instead of overwriting what that operation recorded. Every write
+ * under a lease and every lease release sets updatedAt; it is compared to the millisecond because
+ * a JS Date carries no more (a database default has microseconds).
+ */
+function unchangedSince(row: InstanceRow) {
+  return and(
+    eq(instances.status, row.status),
+    row.machineId === null ? isNull(instances.machineId) : eq(instances.machineId, row.machineId),
+    row.machineVersion === null ? isNull(instances.machineVersion) : eq(instances.machineVersion, row.machineVersion),
+    sql`abs(extract(epoch from ${instances.updatedAt} - ${row.updatedAt.toISOString()}::timestamptz)) < 0.001`,
+  );
 }
 
 /**

@@ -85,7 +85,8 @@ export interface KeyStateCacheOptions {
  *
  * Invalidation: `invalidate()` drops an entry at once in this process (rotatePepper calls it);
  * `listen()` subscribes to KEY_STATE_CHANNEL so a change committed by any replica is dropped here
- * within milliseconds. If the notification connection is lost, entries still expire after `ttlMs`.
+ * within milliseconds. While the subscription is not proven live (not yet, or lost), every read
+ * goes through to Postgres.
  * A verified key is never trusted on its own: each use re-checks expiry and compares its pepper
  * with the (cached) current pepper, so a rotation revokes it as soon as the pepper entry goes.
  */
@@ -165,40 +166,33 @@ export class KeyStateCache {
   }
 
   /**
-   * Subscribes to other replicas' changes on the handle's dedicated LISTEN connection, then drops
-   * everything cached so far (it may predate the subscription). Resolves to an unsubscribe function.
+   * Subscribes to other replicas' changes on the handle's dedicated LISTEN connection. Until the
+   * subscription is proven live, and whenever it is lost, nothing cached is trusted: every read
+   * goes through to Postgres. When it goes live (again), everything cached so far is dropped (it
+   * may predate the subscription). The handle reconnects on its own, over one connection and one
+   * retry chain. Resolves to an unsubscribe function.
    */
   async listen(handle: Pick<DatabaseHandle, "listen">): Promise<() => Promise<void>> {
-    let stopped = false;
-    let unlisten: () => Promise<void> = async () => {};
-    const subscribe = async (): Promise<void> => {
-      unlisten = await handle.listen(
-        KEY_STATE_CHANNEL,
-        (payload) => {
-          const change = decodeKeyStateChange(payload);
-          if (!change) return this.invalidateAll();
-          this.invalidate(change);
-          for (const listener of this.#listeners) listener(change);
+    this.#unsubscribed = true;
+    return handle.listen(
+      KEY_STATE_CHANNEL,
+      (payload) => {
+        const change = decodeKeyStateChange(payload);
+        if (!change) return this.invalidateAll();
+        this.invalidate(change);
+        for (const listener of this.#listeners) listener(change);
+      },
+      {
+        onLive: () => {
+          this.#unsubscribed = false;
+          this.invalidateAll();
         },
-        () => {
-          // Notifications may have been missed: read through to Postgres until subscribed again.
+        onLost: () => {
+          // Notifications may be missed: read through to Postgres until subscribed again.
           this.#unsubscribed = true;
           this.invalidateAll();
-          void resubscribe(500);
         },
-      );
-      this.#unsubscribed = false;
-      this.invalidateAll();
-    };
-    const resubscribe = async (delayMs: number): Promise<void> => {
-      await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
-      if (stopped) return;
-      await subscribe().catch(() => resubscribe(Math.min(delayMs * 2, 30_000)));
-    };
-    await subscribe();
-    return async () => {
-      stopped = true;
-      await unlisten();
-    };
+      },
+    );
   }
 }

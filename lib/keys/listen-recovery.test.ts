@@ -2,6 +2,7 @@ import { eq } from "drizzle-orm";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { users } from "@/db/schema";
+import { openDatabase } from "@/db/client";
 import { realPostgresDrivers, createTestDatabase, type TestDatabase } from "@/db/testing";
 import { databaseKeyStateSource, KeyStateCache } from "./key-state-cache";
 import { notifyKeyStateChanged } from "./invalidation";
@@ -54,6 +55,38 @@ describe.each(realPostgresDrivers())("key-state cache when its LISTEN connection
     } finally {
       await admin.end();
       await unlisten();
+    }
+  });
+
+  it("reads through for as long as the subscription cannot prove itself live (LISTEN behind a pooler)", async () => {
+    const [user] = await database.db.insert(users).values({ email: "deaf-listen@example.com" }).returning();
+    // LISTEN on another database than the one notified: accepted, never delivered, like PgBouncer.
+    const elsewhere = await createTestDatabase(driver);
+    const handle = await openDatabase({
+      url: database.url,
+      listenUrl: elsewhere.url,
+      driver,
+      timeouts: { listenHeartbeatTimeoutMs: 200, listenMinBackoffMs: 50, listenMaxBackoffMs: 200 },
+    });
+    const reads: string[] = [];
+    const source = databaseKeyStateSource(handle.db);
+    const cache = new KeyStateCache({
+      currentPepper: (userId) => {
+        reads.push(userId);
+        return source.currentPepper(userId);
+      },
+      instanceState: (instanceId) => source.instanceState(instanceId),
+    });
+    const unlisten = await cache.listen(handle);
+    try {
+      for (let round = 0; round < 3; round += 1) await cache.currentPepper(user!.id);
+      expect(reads).toHaveLength(3);
+      await database.db.update(users).set({ apiTokenPepper: "rotated-unheard" }).where(eq(users.id, user!.id));
+      expect(await cache.currentPepper(user!.id)).toBe("rotated-unheard");
+    } finally {
+      await unlisten();
+      await handle.close();
+      await elsewhere.close();
     }
   });
 });

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { eq, sql } from "drizzle-orm";
 import { z } from "zod";
 import type { Database } from "@/db";
+import { destroyTransactionConnection } from "@/db/client";
 import { users } from "@/db/schema";
 import { AppError } from "@/lib/errors";
 import { signKiloToken } from "@/lib/tokens/kilo-token";
@@ -70,7 +71,8 @@ const uuid = z.uuid();
  * The read runs in its own short transaction with `statement_timeout` and `lock_timeout` set just
  * under the remaining budget, so on timeout Postgres cancels the statement itself and the
  * transaction is rolled back; a client-side deadline backs that up when the server does not answer,
- * after which the transaction refuses to start any further statement.
+ * after which the transaction refuses to start any further statement and its connection is
+ * closed (discarded by the pool, never reused).
  *
  * Throws `not_found` for an unknown user and KeyMintTimeoutError (`key_unavailable`) on timeout.
  * It writes nothing, so it is safe to repeat; persist the result with storeMintedKey.
@@ -84,8 +86,12 @@ export async function mintApiKey(
   const started = performance.now();
   const remaining = () => timeoutMs - (performance.now() - started);
   let abandoned = false;
+  let abandonConnection = () => {};
 
   const read = deps.db.transaction(async (tx) => {
+    // On the deadline this connection is closed, not handed back to the pool with our statement on it.
+    abandonConnection = () => destroyTransactionConnection(tx);
+    if (abandoned) abandonConnection();
     const serverBudget = Math.floor(remaining() - SERVER_TIMEOUT_MARGIN_MS);
     if (abandoned || serverBudget <= 0) throw new KeyMintTimeoutError(timeoutMs);
     await tx.execute(
@@ -106,6 +112,7 @@ export async function mintApiKey(
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       abandoned = true;
+      abandonConnection();
       reject(new KeyMintTimeoutError(timeoutMs));
     }, timeoutMs);
   });

@@ -7,8 +7,9 @@ const globalForKeys = globalThis as typeof globalThis & {
 
 /**
  * The process-wide key-state cache, for route handlers only (lib functions take the cache as a
- * dependency). It is subscribed to the invalidation channel before first use, and never served
- * without it: if the subscription fails, this call fails and the next one tries again.
+ * dependency). It subscribes to the invalidation channel before first use; while that
+ * subscription is not live (the database is unreachable, or was), it reads through to Postgres,
+ * and the subscription keeps reconnecting on its own.
  * Kept on globalThis so development hot reloads keep one cache and one LISTEN connection.
  */
 export function getKeyStateCache(): Promise<KeyStateCache> {

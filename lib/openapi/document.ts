@@ -31,7 +31,7 @@ const errorDescriptions: Record<number, string> = {
   415: "The body is not application/json.",
   422: "The input has the wrong shape or types (`validation_failed`, with `fields`).",
   502: "The machine provider failed (`machine_error`) or the gateway did not confirm the new key (`credential_unverified`).",
-  503: "`misconfigured` (a required secret is unset; answered before any work) or `key_unavailable` (no usable key; the machine was not touched).",
+  503: "`misconfigured` (a required secret is unset; answered before any work), `key_unavailable` (no usable key; the machine was not touched) or `database_unavailable` (the database is unreachable; retry after the `Retry-After` seconds).",
 };
 
 function errors(...statuses: number[]): ZodOpenApiResponsesObject {

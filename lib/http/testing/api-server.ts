@@ -34,6 +34,7 @@ const BLANKABLE = [
   "NEXTAUTH_SECRET",
   "NEXTAUTH_SECRET_PREVIOUS",
   "DATABASE_URL",
+  "DATABASE_URL_UNPOOLED",
   "PGLITE_DIR",
   "INTERNAL_API_SECRET",
   "CRON_SECRET",
@@ -71,6 +72,8 @@ export interface ApiServerOptions {
   seed?: (db: Database) => Promise<void>;
   /** Environment overrides; `undefined` removes a variable (e.g. `{ NEXTAUTH_SECRET: undefined }`). */
   env?: Record<string, string | undefined>;
+  /** A PostgreSQL server of the suite's own to create the database on, instead of TEST_DATABASE_URL. */
+  postgresServerUrl?: string;
 }
 
 export interface RecordedResponse {
@@ -93,6 +96,8 @@ export interface RequestOptions {
 
 export interface ApiServer {
   baseUrl: string;
+  /** The server's PostgreSQL database (undefined on PGlite), for suites that need a connection of their own. */
+  databaseUrl?: string;
   /** The secrets this server was started with (those removed by `env` are absent). */
   secrets: Partial<ServerSecrets>;
   /** Every response the suite received through `request`, for the key-material scan. */
@@ -128,8 +133,8 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   let postgres: TestDatabase | undefined;
   let pgliteDir: string | undefined;
   let databaseEnv: Record<string, string>;
-  if (process.env.TEST_DATABASE_URL) {
-    postgres = await createTestDatabase("postgres");
+  if (options.postgresServerUrl || process.env.TEST_DATABASE_URL) {
+    postgres = await createTestDatabase("postgres", options.postgresServerUrl ?? process.env.TEST_DATABASE_URL);
     await options.seed?.(postgres.db);
     databaseEnv = { DATABASE_URL: postgres.url!, DATABASE_DRIVER: "postgres" };
   } else {
@@ -193,6 +198,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
 
   const server: ApiServer = {
     baseUrl,
+    databaseUrl: postgres?.url,
     secrets: activeSecrets,
     transcript,
     async request(method, pathname, requestOptions = {}) {

@@ -144,14 +144,21 @@ describe.each(testDrivers().filter((driver) => driver !== "neon"))("GET /api/gat
   });
 
   // Last: it closes the process database.
-  it("a logged 500 when the database fails still shows no key", async () => {
+  it("a database that is gone answers without showing the key (503 database_unavailable for a server's lost pool, a logged 500 for PGlite)", async () => {
     const { user, instance } = await seedUserWithInstance(handle.db);
     const unseen = await mintApiKey({ userId: user.id, instanceId: instance.id }, { db: handle.db, secret: TEST_SECRET });
     await handle.close();
     const result = await call(GET, `Bearer ${unseen.token}`);
-    expect(result.status).toBe(500);
-    expect(result.body).toMatchObject({ error: { code: "internal_error" } });
-    expect(result.logs).toMatch(/unhandled error/);
+    if (driver === "pglite") {
+      expect(result.status).toBe(500);
+      expect(result.body).toMatchObject({ error: { code: "internal_error" } });
+      expect(result.logs).toMatch(/unhandled error/);
+    } else {
+      expect(result.status).toBe(503);
+      expect(result.body).toMatchObject({ error: { code: "database_unavailable" } });
+      expect(result.headers).toMatch(/retry-after/);
+      expect(result.logs).toMatch(/database unavailable/);
+    }
     expectNoKeyIn(result, unseen.token);
   });
 });

@@ -18,13 +18,14 @@ export const SLOW_POLL_MS = 30_000;
 
 const TRANSITIONAL_STATUSES = new Set<InstanceDto["status"]>(["starting", "stopping", "restarting", "destroying"]);
 
-/** An operation is in flight on the instance, its machine is between states, or its key is being replaced live. */
+/** An operation is in flight on the instance, or its machine is between states (its controls wait). */
 export function isChanging(instance: InstanceDto): boolean {
-  return (
-    instance.operation !== null ||
-    TRANSITIONAL_STATUSES.has(instance.status) ||
-    isRekeying(instance)
-  );
+  return instance.operation !== null || TRANSITIONAL_STATUSES.has(instance.status);
+}
+
+/** Worth polling fast: changing, or its key being replaced live (which needs nothing from the user). */
+function isInMotion(instance: InstanceDto): boolean {
+  return isChanging(instance) || isRekeying(instance);
 }
 
 /** A failure the server explained: its code and its own message, shown to the user as is. */
@@ -66,7 +67,7 @@ export function useInstanceList(initialData: InstanceListData) {
     queryFn: () => getJson<InstanceListData>("/instances/data"),
     initialData,
     initialDataUpdatedAt: Date.parse(initialData.generatedAt),
-    refetchInterval: (query) => (mutating > 0 || query.state.data?.instances.some(isChanging) ? FAST_POLL_MS : SLOW_POLL_MS),
+    refetchInterval: (query) => (mutating > 0 || query.state.data?.instances.some(isInMotion) ? FAST_POLL_MS : SLOW_POLL_MS),
   });
 }
 
@@ -121,7 +122,7 @@ export function detailPollInterval(
   mutating: number,
 ): number | false {
   if (state.error instanceof ServerError && state.error.code === "not_found") return false;
-  return mutating > 0 || (state.data && isChanging(state.data.instance)) ? FAST_POLL_MS : SLOW_POLL_MS;
+  return mutating > 0 || (state.data && isInMotion(state.data.instance)) ? FAST_POLL_MS : SLOW_POLL_MS;
 }
 
 export interface OperationVariables {

@@ -9,7 +9,7 @@ import { signingKeyIdOf } from "@/lib/tokens/key-ring";
 import type { LifecycleDeps } from "./deps";
 import { deployedKeyValues } from "./deploy";
 import { claimMachineWriteForKey, mintKeyFor, requireKeyRing, storeKeyUnderLease } from "./fresh-key";
-import { claimLeases } from "./lease";
+import { claimLeases, type Lease } from "./lease";
 import { dueForRefresh, refreshOrder } from "./refresh-due";
 import { buildMachineConfig } from "./machine-config";
 import { reconcileStaleInstances } from "./reconcile";
@@ -53,10 +53,10 @@ const DEFAULT_PASS_LIMIT = 10_000;
  * One scheduler pass: reconciles instances not checked for a while, then refreshes every running
  * instance that is due (see dueForRefresh) — keys under a retiring or retired signing secret and
  * revoked keys first, then by expiry — with `concurrency` refreshes in flight at any moment.
- * Each worker claims its next instance only when it is free (`FOR UPDATE SKIP LOCKED`, taking the
- * instance's operation lease in the same transaction), so replicas running passes at the same
- * time never pick the same instance, no claimed lease waits in a queue while it ages, and no user
- * operation runs on an instance while it is being refreshed. A refreshed or failed instance is no
+ * Instances are claimed only into free slots, a few at a time (`FOR UPDATE SKIP LOCKED`, taking
+ * each instance's operation lease in the same transaction), so replicas running passes at the
+ * same time never pick the same instance, no claimed lease waits in a queue while it ages, and no
+ * user operation runs on an instance while it is being refreshed. A refreshed or failed instance is no
  * longer due (failures back off), so the pass ends. Safe to call as often as you like.
  */
 export async function refreshDueInstances(options: RefreshOptions, deps: LifecycleDeps): Promise<RefreshSummary> {
@@ -70,42 +70,49 @@ export async function refreshDueInstances(options: RefreshOptions, deps: Lifecyc
   const { changed } = options.ownerId ? { changed: 0 } : await reconcileStaleInstances({ limit: 100 }, deps);
   const summary: RefreshSummary = { reconciled: changed, claimed: 0, refreshed: 0, failed: 0, results: [] };
 
-  let reserved = 0;
   // An instance whose refresh failed without a backoff (a rotation landed mid-refresh) is due again
   // at once, but not in this pass: the next pass, or the rotation's own re-key, takes it.
   const failedHere: string[] = [];
-  const worker = async (): Promise<void> => {
-    while (reserved < limit) {
-      reserved++;
-      const [lease] = await claimLeases(deps.db, {
-        where: and(
-          dueForRefresh({ now: deps.now(), thresholdHours, currentKid, ownerId: options.ownerId }),
-          failedHere.length ? notInArray(instances.id, failedHere) : undefined,
-        ),
-        orderBy: refreshOrder(currentKid),
-        limit: 1,
-        operation: "refresh",
-        ttlMs: deps.timeouts.leaseMs,
-      });
-      if (!lease) {
-        reserved--;
-        return;
-      }
-      summary.claimed++;
-      try {
-        const row = await runOperation({ instanceId: lease.instanceId, operation: "refresh", actor }, deps, refreshInstanceKey, {
-          claimedLease: lease,
-        });
-        summary.refreshed++;
-        summary.results.push({ instanceId: row.id, outcome: "refreshed", keyId: row.deployedKeyId ?? undefined });
-      } catch (error) {
-        summary.failed++;
-        failedHere.push(lease.instanceId);
-        summary.results.push({ instanceId: lease.instanceId, outcome: "failed", errorCode: toAppError(error).code });
-      }
+  const refreshOne = async (lease: Lease): Promise<void> => {
+    try {
+      const row = await runOperation({ instanceId: lease.instanceId, operation: "refresh", actor }, deps, refreshInstanceKey, { claimedLease: lease });
+      summary.refreshed++;
+      summary.results.push({ instanceId: row.id, outcome: "refreshed", keyId: row.deployedKeyId ?? undefined });
+    } catch (error) {
+      summary.failed++;
+      failedHere.push(lease.instanceId);
+      summary.results.push({ instanceId: lease.instanceId, outcome: "failed", errorCode: toAppError(error).code });
     }
   };
-  await Promise.all(Array.from({ length: Math.min(concurrency, limit) }, worker));
+
+  // Claim only into free slots, so no claimed lease waits in a queue while it ages; but claim
+  // several at once (one query sorts the due set), refilling whenever a quarter of the slots is free.
+  const inFlight = new Set<Promise<void>>();
+  const refillAt = Math.max(1, Math.floor(concurrency / 4));
+  while (summary.claimed < limit) {
+    const free = concurrency - inFlight.size;
+    if (free < refillAt) {
+      await Promise.race(inFlight);
+      continue;
+    }
+    const batch = await claimLeases(deps.db, {
+      where: and(
+        dueForRefresh({ now: deps.now(), thresholdHours, currentKid, ownerId: options.ownerId }),
+        failedHere.length ? notInArray(instances.id, failedHere) : undefined,
+      ),
+      orderBy: refreshOrder(currentKid),
+      limit: Math.min(free, limit - summary.claimed),
+      operation: "refresh",
+      ttlMs: deps.timeouts.leaseMs,
+    });
+    if (batch.length === 0) break;
+    summary.claimed += batch.length;
+    for (const lease of batch) {
+      const running: Promise<void> = refreshOne(lease).finally(() => inFlight.delete(running));
+      inFlight.add(running);
+    }
+  }
+  await Promise.all(inFlight);
   return summary;
 }
 

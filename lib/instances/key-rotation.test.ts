@@ -6,7 +6,6 @@
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import { and, asc, eq, inArray } from "drizzle-orm";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase } from "@/db/client";
 import { instanceEvents, instances, users, type InstanceRow } from "@/db/schema";
@@ -25,7 +24,7 @@ import { redeployInstance } from "./redeploy";
 import { refreshDueInstances } from "./refresh";
 import { startInstance } from "./start";
 import { stopInstance } from "./stop";
-import { createLifecycleHarness, HARNESS_SECRET, type LifecycleHarness } from "./testing/harness";
+import { createLifecycleHarness, withUsersLocked, HARNESS_SECRET, type LifecycleHarness } from "./testing/harness";
 
 const user = (id: string) => ({ type: "user" as const, id });
 
@@ -253,19 +252,7 @@ describe.each(realPostgresDrivers())("current keys and the verifying fallback (%
     await stopInstance({ instanceId: running.id, actor: user(owner.id) }, harness.deps);
   });
 
-  /** Holds ACCESS EXCLUSIVE on `users` from another connection while `work` runs: minting is impossible. */
-  async function withUsersLocked<T>(work: () => Promise<T>): Promise<T> {
-    const locker = new pg.Client({ connectionString: harness.database.url });
-    await locker.connect();
-    await locker.query("begin");
-    await locker.query("lock table users in access exclusive mode");
-    try {
-      return await work();
-    } finally {
-      await locker.query("rollback");
-      await locker.end();
-    }
-  }
+  const usersLocked = <T>(work: () => Promise<T>) => withUsersLocked(harness.database.url!, work);
 
   it("with minting unavailable, refuses every stored key proven dead without touching the machine, and accepts one under a previous secret", async () => {
     const { owner, rows } = await startInstances(harness, 1);
@@ -308,7 +295,7 @@ describe.each(realPostgresDrivers())("current keys and the verifying fallback (%
     ];
     for (const [reason, token, rowExpiry] of cases) {
       await store(token, rowExpiry);
-      const failure = await withUsersLocked(() =>
+      const failure = await usersLocked(() =>
         redeployInstance({ instanceId: running.id, actor: user(owner.id) }, harness.deps).then(
           () => undefined,
           (error: unknown) => error,
@@ -322,7 +309,7 @@ describe.each(realPostgresDrivers())("current keys and the verifying fallback (%
     // A valid key under a secret still in the ring is deployed.
     const underPrevious = await sign({ secret: previousSecret });
     await store(underPrevious);
-    const fallback = await withUsersLocked(() => redeployInstance({ instanceId: running.id, actor: user(owner.id) }, harness.deps));
+    const fallback = await usersLocked(() => redeployInstance({ instanceId: running.id, actor: user(owner.id) }, harness.deps));
     expect(fallback).toMatchObject({ status: "running", keySource: "fallback", keyId: keyIdOf(underPrevious), deployedKeySigningKid: signingKeyIdOf(previousSecret) });
     expect((await getGatewayHealth(machines.gatewayUrl({ id: running.machineId! }))).credential).toMatchObject({ state: "valid", keyId: keyIdOf(underPrevious) });
     await stopInstance({ instanceId: running.id, actor: user(owner.id) }, harness.deps);

@@ -1,5 +1,4 @@
 import { and, asc, eq, sql } from "drizzle-orm";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { instanceEvents, instances } from "@/db/schema";
 import { realPostgresDrivers, testDrivers } from "@/db/testing";
@@ -13,7 +12,7 @@ import { getInstanceConfig, getInstanceStatus } from "./status";
 import { redeployInstance } from "./redeploy";
 import { startInstance } from "./start";
 import { stopInstance } from "./stop";
-import { createLifecycleHarness, type LifecycleHarness } from "./testing/harness";
+import { createLifecycleHarness, withUsersLocked, type LifecycleHarness } from "./testing/harness";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const user = (id: string) => ({ type: "user" as const, id });
@@ -160,19 +159,7 @@ describe.each(realPostgresDrivers())("lifecycle under failure and concurrency (%
     await harness?.close();
   });
 
-  /** Holds ACCESS EXCLUSIVE on `users` from another connection while `work` runs. */
-  async function withUsersLocked<T>(work: () => Promise<T>): Promise<T> {
-    const locker = new pg.Client({ connectionString: harness.database.url });
-    await locker.connect();
-    await locker.query("begin");
-    await locker.query("lock table users in access exclusive mode");
-    try {
-      return await work();
-    } finally {
-      await locker.query("rollback");
-      await locker.end();
-    }
-  }
+  const usersLocked = <T>(work: () => Promise<T>) => withUsersLocked(harness.database.url!, work);
 
   it("falls back to a valid stored key when minting is impossible, and refuses dead ones without touching the machine", async () => {
     const owner = await harness.createUser();
@@ -181,7 +168,7 @@ describe.each(realPostgresDrivers())("lifecycle under failure and concurrency (%
     const running = await startInstance({ instanceId: row.id, actor: user(owner.id) }, harness.deps);
     const gatewayUrl = machines.gatewayUrl({ id: running.machineId! });
 
-    const fallback = await withUsersLocked(() => redeployInstance({ instanceId: row.id, actor: user(owner.id) }, harness.deps));
+    const fallback = await usersLocked(() => redeployInstance({ instanceId: row.id, actor: user(owner.id) }, harness.deps));
     expect(fallback).toMatchObject({ status: "running", keySource: "fallback", keyId: running.keyId, deployedKeyId: running.keyId });
     const [fallbackEvent] = (await eventsOf(harness, row.id)).filter((event) => event.action === "redeploy");
     expect(fallbackEvent).toMatchObject({ outcome: "success", keySource: "fallback", keyId: running.keyId });
@@ -193,7 +180,7 @@ describe.each(realPostgresDrivers())("lifecycle under failure and concurrency (%
       ["expired", { keyExpiresAt: new Date(Date.now() - 60_000) }],
     ] as const) {
       await harness.database.db.update(instances).set(values).where(eq(instances.id, row.id));
-      const failure = await withUsersLocked(() =>
+      const failure = await usersLocked(() =>
         redeployInstance({ instanceId: row.id, actor: user(owner.id) }, harness.deps).then(
           () => undefined,
           (error: unknown) => error,

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import pg from "pg";
 import type { DatabaseDriver } from "@/db/client";
 import { createTestDatabase, type TestDatabase } from "@/db/testing";
 import { users, instances, type InstanceRow, type UserRow } from "@/db/schema";
@@ -99,4 +100,21 @@ export async function createLifecycleHarness(
       await database.close();
     },
   };
+}
+
+/**
+ * Holds ACCESS EXCLUSIVE on `users` from another connection while `work` runs, so minting (which
+ * reads the owner's pepper) is impossible: the fallback rule decides. Real PostgreSQL only (`url`).
+ */
+export async function withUsersLocked<T>(url: string, work: () => Promise<T>): Promise<T> {
+  const locker = new pg.Client({ connectionString: url });
+  await locker.connect();
+  await locker.query("begin");
+  await locker.query("lock table users in access exclusive mode");
+  try {
+    return await work();
+  } finally {
+    await locker.query("rollback");
+    await locker.end();
+  }
 }

@@ -19,6 +19,7 @@ export const errorStatus = {
   credential_unverified: 502,
   key_unavailable: 503,
   misconfigured: 503,
+  not_ready: 503,
   internal_error: 500,
 } as const;
 

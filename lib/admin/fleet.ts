@@ -3,10 +3,12 @@ import type { PgColumn } from "drizzle-orm/pg-core";
 import { z } from "zod";
 import { queryRows, type Database } from "@/db";
 import { instances, users, type InstanceStatus } from "@/db/schema";
+import { getEnv } from "@/lib/env";
 import { AppError } from "@/lib/errors";
 import { toInstanceDto, toInstanceEventDto, type InstanceDto, type InstanceEventDto } from "@/lib/instances/dto";
 import { CRITICAL_WITHIN_MS, EXPIRING_WITHIN_MS } from "@/lib/instances/key-health";
 import { listInstanceEvents } from "@/lib/instances/queries";
+import { REFRESH_BACKOFF_CAP_MS } from "@/lib/instances/refresh";
 import { instanceIdSchema, keyHealthValues, type KeyHealth } from "@/lib/instances/schemas";
 import { pepperFingerprint } from "@/lib/keys/fingerprints";
 import { fleetSortValues, instanceStatusValues, type FleetFilter, type FleetQuery, type FleetSort } from "./schemas";
@@ -433,17 +435,38 @@ export interface FleetOverview extends KeyHealthCounts {
    * thresholds fall on whole days, so days 1–3 are exactly the critical keys and 4–7 the expiring.
    */
   expiringPerDay: number[];
+  /** Earliest deployed-key expiry among running instances (ISO); null when none is running with one. */
+  runningKeyExpiresEarliestAt: string | null;
+  /** Running instances past their refresh point (or revoked) by more than the refresh backoff cap. */
+  refreshOverdue: number;
 }
 
-/** getFleetOverview's one query: live instances counted by (status, key health, days to expiry). Exported for the benchmark. */
-export function fleetOverviewQuery(now: Date): SQL {
+export interface FleetOverviewOptions {
+  /** PROACTIVE_REFRESH_THRESHOLD_HOURS: a running key is due this long before it expires. */
+  refreshThresholdHours?: number;
+}
+
+/**
+ * getFleetOverview's one query: live instances counted by (status, key health, days to expiry),
+ * with each group's earliest running deployed-key expiry and overdue refreshes. Exported for the benchmark.
+ */
+export function fleetOverviewQuery(now: Date, options: FleetOverviewOptions = {}): SQL {
   const ownerFingerprint = sql`owners.pepper_fingerprint`;
   const horizon = new Date(now.getTime() + EXPIRY_HISTOGRAM_DAYS * 24 * 3600 * 1000);
+  // Overdue: the refresh point (threshold before expiry, or the revocation) passed more than one
+  // backoff cap ago, so even a refresh that failed and waited its longest should have run by now.
+  const thresholdMs = (options.refreshThresholdHours ?? getEnv().PROACTIVE_REFRESH_THRESHOLD_HOURS) * 3600 * 1000;
+  const overdueExpiry = new Date(now.getTime() + thresholdMs - REFRESH_BACKOFF_CAP_MS);
+  const overdueRevocation = new Date(now.getTime() - REFRESH_BACKOFF_CAP_MS);
+  const running = sql`${instances.status} = 'running'`;
   return sql`select ${instances.status} as status,
                ${keyHealthSql(now, ownerFingerprint)} as health,
                case when ${effectiveExpiry} > ${iso(now)} and ${effectiveExpiry} <= ${iso(horizon)}
                     then ceil(extract(epoch from ${effectiveExpiry} - ${iso(now)}) / 86400)::int end as day,
-               count(*)::text as count
+               count(*)::text as count,
+               extract(epoch from min(${instances.deployedKeyExpiresAt}) filter (where ${running}))::float8 as earliest_expiry,
+               (count(*) filter (where ${running} and (${instances.deployedKeyExpiresAt} <= ${iso(overdueExpiry)}
+                                                     or ${instances.keyRevokedAt} <= ${iso(overdueRevocation)})))::int as overdue
         from ${instances}
         -- OFFSET 0 keeps the subquery whole, so the hash join carries one fingerprint per owner.
         join (select ${users.id} as id, ${pepperFingerprintSql(users.apiTokenPepper)} as pepper_fingerprint from ${users} offset 0) owners
@@ -454,11 +477,19 @@ export function fleetOverviewQuery(now: Date): SQL {
 
 /**
  * The fleet at a glance as of `now`: live instances per status, per key-health bucket (equal to
- * countKeyHealth) and usable keys expiring per day over the next 30 days, in one pass over the
+ * countKeyHealth), usable keys expiring per day over the next 30 days, the earliest key expiry
+ * on a running instance and the overdue refreshes (the metrics' fleet gauges), in one pass over the
  * fleet. Each owner's pepper fingerprint is computed once per owner, not once per instance.
  */
-export async function getFleetOverview(db: Database, now: Date): Promise<FleetOverview> {
-  const rows = await queryRows<{ status: LiveInstanceStatus; health: KeyHealth; day: number | null; count: string }>(db, fleetOverviewQuery(now));
+export async function getFleetOverview(db: Database, now: Date, options: FleetOverviewOptions = {}): Promise<FleetOverview> {
+  const rows = await queryRows<{
+    status: LiveInstanceStatus;
+    health: KeyHealth;
+    day: number | null;
+    count: string;
+    earliest_expiry: number | null;
+    overdue: number;
+  }>(db, fleetOverviewQuery(now, options));
   const buckets = Object.fromEntries(keyHealthValues.map((value) => [value, 0])) as Record<KeyHealth, number>;
   const liveStatuses = instanceStatusValues.filter((value): value is LiveInstanceStatus => value !== "destroyed");
   const statuses = Object.fromEntries(liveStatuses.map((value) => [value, 0])) as Record<LiveInstanceStatus, number>;
@@ -467,9 +498,13 @@ export async function getFleetOverview(db: Database, now: Date): Promise<FleetOv
   ) as Record<LiveInstanceStatus, Record<KeyHealth, number>>;
   const expiringPerDay = Array.from({ length: EXPIRY_HISTOGRAM_DAYS }, () => 0);
   let total = 0;
+  let earliestExpiry: number | null = null;
+  let refreshOverdue = 0;
   for (const row of rows) {
     const n = Number(row.count);
     total += n;
+    if (row.earliest_expiry !== null) earliestExpiry = Math.min(earliestExpiry ?? Infinity, Number(row.earliest_expiry));
+    refreshOverdue += Number(row.overdue);
     buckets[row.health] += n;
     if (row.status in statuses) {
       statuses[row.status] += n;
@@ -478,7 +513,8 @@ export async function getFleetOverview(db: Database, now: Date): Promise<FleetOv
     const usable = row.health === "ok" || row.health === "expiring" || row.health === "critical";
     if (usable && row.day !== null && row.day >= 1 && row.day <= EXPIRY_HISTOGRAM_DAYS) expiringPerDay[row.day - 1]! += n;
   }
-  return { total, buckets, statuses, statusHealth, expiringPerDay, computedAt: now.toISOString() };
+  const runningKeyExpiresEarliestAt = earliestExpiry === null ? null : new Date(earliestExpiry * 1000).toISOString();
+  return { total, buckets, statuses, statusHealth, expiringPerDay, runningKeyExpiresEarliestAt, refreshOverdue, computedAt: now.toISOString() };
 }
 
 /**

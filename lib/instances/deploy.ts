@@ -6,6 +6,7 @@ import { chooseKeyToDeploy, type KeyToDeploy, type MintOutcome } from "@/lib/key
 import { mintApiKey } from "@/lib/keys/mint";
 import { storeMintedKey } from "@/lib/keys/store-key";
 import { waitForGatewayCredential } from "@/lib/machines/gateway-client";
+import { recordKeyFallback, timeKeyMint } from "@/lib/metrics";
 import { INSTANCE_METADATA_KEY } from "@/lib/machines/gateway-config";
 import { isMachineError, type Machine, type MachineConfig } from "@/lib/machines/types";
 import type { LifecycleDeps } from "./deps";
@@ -86,15 +87,16 @@ async function chooseKey(row: InstanceRow, deps: LifecycleDeps): Promise<{ key: 
   const secret = requireSigningSecret(deps);
   let mint: MintOutcome;
   try {
-    const minted = await mintApiKey(
+    const minted = await timeKeyMint(() => mintApiKey(
       { userId: row.ownerId, instanceId: row.id },
       { db: deps.db, secret, env: deps.tokenEnv, now: deps.now, timeoutMs: deps.timeouts.mintMs },
-    );
+    ));
     mint = { ok: true, key: minted };
   } catch (error) {
     mint = { ok: false, error };
   }
   const key = chooseKeyToDeploy({ mint, stored: row, now: deps.now(), encryptionKey: deps.encryptionKey });
+  if (key.source === "fallback" && !mint.ok) recordKeyFallback(mint.error);
   return { key, mint };
 }
 

@@ -3,6 +3,7 @@ import { recordInstanceEvent, type Actor } from "@/lib/audit/events";
 import { AppError, isAppError } from "@/lib/errors";
 import { logger } from "@/lib/logger";
 import { isMachineError, type MachineError } from "@/lib/machines/types";
+import { recordOperation } from "@/lib/metrics";
 import type { LifecycleDeps } from "./deps";
 import { acquireLease, lostLeaseError, releaseLease, renewLease, updateUnderLease, type Lease, type LifecycleOperation, type OperationStep } from "./lease";
 import { statusFromMachineState } from "./machine-status";
@@ -105,6 +106,7 @@ export async function runOperation(
     const now = deps.now();
     const row = await releaseLease(deps.db, lease, { ...result.values, lastActivityAt: now });
     if (!row) throw lostLeaseError();
+    recordOperation(input.operation, result.outcome ?? "success", performance.now() - started);
     await recordInstanceEvent(deps.db, {
       ...event,
       outcome: result.outcome ?? "success",
@@ -116,6 +118,7 @@ export async function runOperation(
     return row;
   } catch (thrown) {
     const error = toAppError(thrown);
+    recordOperation(input.operation, "failure", performance.now() - started, error);
     const status = context.machineTouched ? await observedStatus(context) : lease.row.status;
     await releaseLease(deps.db, lease, {
       ...context.failureValues,

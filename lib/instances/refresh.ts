@@ -4,6 +4,7 @@ import type { Actor } from "@/lib/audit/events";
 import { AppError } from "@/lib/errors";
 import { getEnv } from "@/lib/env";
 import { mintApiKey } from "@/lib/keys/mint";
+import { timeKeyMint } from "@/lib/metrics";
 import { storeMintedKey } from "@/lib/keys/store-key";
 import { gatewayTokenFor } from "@/lib/machines/gateway-token";
 import { pushKeyToGateway } from "@/lib/machines/gateway-client";
@@ -16,10 +17,12 @@ import { runOperation, toAppError, type OperationContext, type OperationResult }
 
 const SCHEDULER: Actor = { type: "scheduler", id: "refresh-keys" };
 const HOUR_MS = 60 * 60 * 1000;
+/** The longest a failed refresh waits before its retry (before jitter); the overdue metric builds on it. */
+export const REFRESH_BACKOFF_CAP_MS = HOUR_MS;
 
 /** Retry delay after the n-th consecutive failure: 1, 2, 4 … minutes, capped at an hour, ±20 % jitter. */
 export function refreshBackoffMs(attempt: number, random: () => number = Math.random): number {
-  const base = Math.min(60_000 * 2 ** Math.max(0, attempt - 1), HOUR_MS);
+  const base = Math.min(60_000 * 2 ** Math.max(0, attempt - 1), REFRESH_BACKOFF_CAP_MS);
   return Math.round(base * (0.8 + 0.4 * random()));
 }
 
@@ -123,11 +126,11 @@ async function refreshInstanceKey(context: OperationContext): Promise<OperationR
   };
 
   await context.setStep("minting_key");
-  const minted = await context.time("mint", () =>
+  const minted = await context.time("mint", () => timeKeyMint(() =>
     mintApiKey(
       { userId: row.ownerId, instanceId: row.id },
       { db: deps.db, secret: requireSigningSecret(deps), env: deps.tokenEnv, now: deps.now, timeoutMs: deps.timeouts.mintMs },
-    ),
+    )),
   );
   context.key = { source: "minted", keyId: minted.keyId };
   const { revoked } = await context.time("persist", () =>

@@ -10,6 +10,11 @@ import { errorStatus } from "@/lib/errors";
 function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // Gauges named like counters break the naming convention (`promtool check metrics` flags them);
+  // each is the sum of its by-type twin (nodejs_active_handles{type}, …), which stays.
+  for (const name of ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"]) {
+    registry.removeSingleMetric(name);
+  }
   const registers = [registry];
 
   const metrics = {

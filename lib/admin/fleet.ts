@@ -448,7 +448,8 @@ export interface FleetOverviewOptions {
 
 /**
  * getFleetOverview's one query: live instances counted by (status, key health, days to expiry),
- * with each group's earliest running deployed-key expiry and overdue refreshes. Exported for the benchmark.
+ * each row also carrying the earliest running deployed-key expiry and the overdue refreshes (the
+ * same on every row). Exported for the benchmark.
  */
 export function fleetOverviewQuery(now: Date, options: FleetOverviewOptions = {}): SQL {
   const ownerFingerprint = sql`owners.pepper_fingerprint`;
@@ -458,21 +459,28 @@ export function fleetOverviewQuery(now: Date, options: FleetOverviewOptions = {}
   const thresholdMs = (options.refreshThresholdHours ?? getEnv().PROACTIVE_REFRESH_THRESHOLD_HOURS) * 3600 * 1000;
   const overdueExpiry = new Date(now.getTime() + thresholdMs - REFRESH_BACKOFF_CAP_MS);
   const overdueRevocation = new Date(now.getTime() - REFRESH_BACKOFF_CAP_MS);
-  const running = sql`${instances.status} = 'running'`;
-  return sql`select ${instances.status} as status,
-               ${keyHealthSql(now, ownerFingerprint)} as health,
-               case when ${effectiveExpiry} > ${iso(now)} and ${effectiveExpiry} <= ${iso(horizon)}
-                    then ceil(extract(epoch from ${effectiveExpiry} - ${iso(now)}) / 86400)::int end as day,
-               count(*)::text as count,
-               extract(epoch from min(${instances.deployedKeyExpiresAt}) filter (where ${running}))::float8 as earliest_expiry,
-               (count(*) filter (where ${running} and (${instances.deployedKeyExpiresAt} <= ${iso(overdueExpiry)}
-                                                     or ${instances.keyRevokedAt} <= ${iso(overdueRevocation)})))::int as overdue
-        from ${instances}
-        -- OFFSET 0 keeps the subquery whole, so the hash join carries one fingerprint per owner.
-        join (select ${users.id} as id, ${pepperFingerprintSql(users.apiTokenPepper)} as pepper_fingerprint from ${users} offset 0) owners
-          on owners.id = ${instances.ownerId}
-        where ${instances.destroyedAt} is null
-        group by 1, 2, 3`;
+  // The running figures are a separate small aggregate: as extra aggregates of the grouped scan
+  // they made the planner trade its hash aggregate for a sort spilling to disk (1.6x slower at 100k).
+  return sql`with counts as (
+          select ${instances.status} as status,
+                 ${keyHealthSql(now, ownerFingerprint)} as health,
+                 case when ${effectiveExpiry} > ${iso(now)} and ${effectiveExpiry} <= ${iso(horizon)}
+                      then ceil(extract(epoch from ${effectiveExpiry} - ${iso(now)}) / 86400)::int end as day,
+                 count(*)::text as count
+          from ${instances}
+          -- OFFSET 0 keeps the subquery whole, so the hash join carries one fingerprint per owner.
+          join (select ${users.id} as id, ${pepperFingerprintSql(users.apiTokenPepper)} as pepper_fingerprint from ${users} offset 0) owners
+            on owners.id = ${instances.ownerId}
+          where ${instances.destroyedAt} is null
+          group by 1, 2, 3
+        ), running as (
+          select extract(epoch from min(${instances.deployedKeyExpiresAt}))::float8 as earliest_expiry,
+                 (count(*) filter (where ${instances.deployedKeyExpiresAt} <= ${iso(overdueExpiry)}
+                                      or ${instances.keyRevokedAt} <= ${iso(overdueRevocation)}))::int as overdue
+          from ${instances}
+          where ${instances.destroyedAt} is null and ${instances.status} = 'running'
+        )
+        select counts.*, running.earliest_expiry, running.overdue from counts cross join running`;
 }
 
 /**
@@ -503,8 +511,9 @@ export async function getFleetOverview(db: Database, now: Date, options: FleetOv
   for (const row of rows) {
     const n = Number(row.count);
     total += n;
-    if (row.earliest_expiry !== null) earliestExpiry = Math.min(earliestExpiry ?? Infinity, Number(row.earliest_expiry));
-    refreshOverdue += Number(row.overdue);
+    // The same on every row.
+    earliestExpiry = row.earliest_expiry === null ? null : Number(row.earliest_expiry);
+    refreshOverdue = Number(row.overdue);
     buckets[row.health] += n;
     if (row.status in statuses) {
       statuses[row.status] += n;

@@ -106,7 +106,6 @@ export async function runOperation(
     const now = deps.now();
     const row = await releaseLease(deps.db, lease, { ...result.values, lastActivityAt: now });
     if (!row) throw lostLeaseError();
-    recordOperation(input.operation, result.outcome ?? "success", performance.now() - started);
     await recordInstanceEvent(deps.db, {
       ...event,
       outcome: result.outcome ?? "success",
@@ -115,6 +114,7 @@ export async function runOperation(
       durationMs: performance.now() - started,
       details: { timings: roundTimings(context.timings), ...result.details },
     });
+    recordOperation(input.operation, result.outcome ?? "success", performance.now() - started);
     return row;
   } catch (thrown) {
     const error = toAppError(thrown);

@@ -23,7 +23,7 @@ describe("readiness", () => {
     await applyMigrations(handle);
     expect(await getMigrationState(handle.db)).toEqual({ applied: true, migrations: fresh.migrations });
     expect(await requireReady({ handle: async () => handle! })).toEqual({ ok: true, database: "ok", migrations: fresh.migrations });
-  });
+  }, 90_000);
 
   it("a database that does not answer is not ready, within the probe budget", async () => {
     const started = Date.now();

@@ -4,6 +4,9 @@ import { E2E_BASE_URL } from "./e2e/fixtures";
 
 // The web server inherits this, so the secrets suite knows exactly what must never leak.
 process.env.E2E_NEXTAUTH_SECRET ??= randomBytes(32).toString("hex");
+// e2e/metrics.spec.ts scrapes /api/metrics and drives a refresh pass with these.
+process.env.E2E_METRICS_TOKEN ??= randomBytes(32).toString("hex");
+process.env.E2E_CRON_SECRET ??= randomBytes(32).toString("hex");
 
 // Debian's Chromium: Playwright cannot download its own browser build on these machines.
 const chromiumArgs = [

@@ -9,6 +9,7 @@ npm run --silent bench:revoke
 npm run --silent bench:rekey
 if [ -n "${TEST_DATABASE_URL:-}" ]; then
   npm run --silent bench:admin
+  npm run --silent bench:metrics
 else
-  echo "bench:admin skipped: it needs TEST_DATABASE_URL (a PostgreSQL server to seed 100,000 instances in)."
+  echo "bench:admin and bench:metrics skipped: they need TEST_DATABASE_URL (a PostgreSQL server to seed 100,000 instances in)."
 fi

@@ -34,7 +34,8 @@ async function main() {
     NEXTAUTH_URL: E2E_BASE_URL,
     NEXTAUTH_SECRET: process.env.E2E_NEXTAUTH_SECRET ?? randomBytes(32).toString("hex"),
     INTERNAL_API_SECRET: randomBytes(32).toString("hex"),
-    CRON_SECRET: randomBytes(32).toString("hex"),
+    CRON_SECRET: process.env.E2E_CRON_SECRET ?? randomBytes(32).toString("hex"),
+    METRICS_TOKEN: process.env.E2E_METRICS_TOKEN ?? randomBytes(32).toString("hex"),
     KEY_ENCRYPTION_KEY: randomBytes(32).toString("hex"),
     GATEWAY_TOKEN_SECRET: randomBytes(32).toString("hex"),
     // Lets e2e/dashboard.spec.ts make the key mint fail for one browser (app/(app)/instances/e2e-faults.ts).

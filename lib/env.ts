@@ -49,6 +49,8 @@ export const envSchema = z
     PGLITE_DIR: optionalString,
     INTERNAL_API_SECRET: secret("INTERNAL_API_SECRET"),
     CRON_SECRET: secret("CRON_SECRET"),
+    /** Bearer token for GET /api/metrics; unset, the route answers 404. */
+    METRICS_TOKEN: secret("METRICS_TOKEN"),
     KEY_ENCRYPTION_KEY: encryptionKey,
     GATEWAY_TOKEN_SECRET: secret("GATEWAY_TOKEN_SECRET"),
     KILO_TOKEN_ENV: optionalString,

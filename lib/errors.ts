@@ -20,6 +20,7 @@ export const errorStatus = {
   key_unavailable: 503,
   misconfigured: 503,
   database_unavailable: 503,
+  not_ready: 503,
   internal_error: 500,
 } as const;
 

@@ -282,6 +282,27 @@ describe.each(testDrivers())("admin fleet queries (%s)", (driver) => {
     expect(overview.runningBySigner).toEqual(expected);
   });
 
+  it("the overview's earliest running expiry and overdue refreshes match the rows", async () => {
+    const thresholdHours = 72;
+    const overview = await getFleetOverview(database.db, NOW, { refreshThresholdHours: thresholdHours });
+    const running = (await database.db.select().from(instances)).filter((row) => row.status === "running" && !row.destroyedAt);
+    const expiries = running.flatMap((row) => (row.deployedKeyExpiresAt ? [row.deployedKeyExpiresAt.getTime()] : []));
+    expect(expiries.length).toBeGreaterThan(0);
+    expect(overview.runningKeyExpiresEarliestAt).toBe(new Date(Math.min(...expiries)).toISOString());
+    // Overdue: due (threshold before expiry, or revoked) more than the one-hour backoff cap ago.
+    const HOUR = 3600 * 1000;
+    const overdue = running.filter(
+      (row) =>
+        (row.deployedKeyExpiresAt !== null && row.deployedKeyExpiresAt.getTime() <= NOW.getTime() + thresholdHours * HOUR - HOUR) ||
+        (row.keyRevokedAt !== null && row.keyRevokedAt.getTime() <= NOW.getTime() - HOUR),
+    );
+    expect(overdue.length).toBeGreaterThan(0);
+    expect(overview.refreshOverdue).toBe(overdue.length);
+    // A longer threshold makes more keys due, so at least as many overdue.
+    const wider = await getFleetOverview(database.db, NOW, { refreshThresholdHours: 240 });
+    expect(wider.refreshOverdue).toBeGreaterThan(overview.refreshOverdue);
+  });
+
   it("bulk targets are the first matches in the view's order, capped, never destroyed or destroying", async () => {
     const filter = { keyHealth: ["critical", "expiring"] as KeyHealth[], sort: "lastActivityAt" as const, order: "desc" as const };
     const all = (await walk({ ...filter, limit: 100 })).filter((instance) => instance.status !== "destroying");

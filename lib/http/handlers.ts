@@ -76,6 +76,19 @@ export function withCronAuth(handler: Handler<object>, options: RouteOptions = {
   });
 }
 
+/**
+ * Prometheus: `Authorization: Bearer $METRICS_TOKEN` (401 without it). While METRICS_TOKEN is
+ * unset the route does not exist (404), so an unconfigured deployment exposes nothing.
+ */
+export function withMetricsAuth(handler: Handler<object>): RouteHandler {
+  return withErrorHandling(async (args) => {
+    const expected = getEnv().METRICS_TOKEN;
+    if (!expected) throw new AppError("not_found", "Not found.");
+    requireBearerSecret(args.request, expected);
+    return handler(args);
+  });
+}
+
 export function bearerToken(request: Request): string | undefined {
   const header = request.headers.get("authorization") ?? "";
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);

@@ -2,6 +2,7 @@ import type { InstanceRow } from "@/db/schema";
 import { AppError } from "@/lib/errors";
 import { chooseKeyToDeploy, type KeyToDeploy, type MintOutcome } from "@/lib/keys/choose-key";
 import { waitForGatewayCredential } from "@/lib/machines/gateway-client";
+import { recordKeyFallback } from "@/lib/metrics";
 import { INSTANCE_METADATA_KEY } from "@/lib/machines/gateway-config";
 import { isMachineError, type Machine, type MachineConfig } from "@/lib/machines/types";
 import type { LifecycleDeps } from "./deps";
@@ -89,6 +90,7 @@ async function chooseKey(row: InstanceRow, deps: LifecycleDeps): Promise<{ key: 
     tokenEnv: deps.tokenEnv,
     minRemainingMs: deps.fallbackMinRemainingMs,
   });
+  if (key.source === "fallback" && !mint.ok) recordKeyFallback(mint.error);
   return { key, mint };
 }
 

@@ -3,6 +3,7 @@ import { instances, type InstanceRow } from "@/db/schema";
 import { AppError } from "@/lib/errors";
 import { assertKeyRing } from "@/lib/keys/signing-secret";
 import { mintApiKey, type MintedApiKey } from "@/lib/keys/mint";
+import { timeKeyMint } from "@/lib/metrics";
 import { storeMintedKey } from "@/lib/keys/store-key";
 import type { LifecycleDeps } from "./deps";
 import { updateUnderLeaseIf, type OperationStep } from "./lease";
@@ -13,11 +14,11 @@ export function requireKeyRing(deps: Pick<LifecycleDeps, "keyRing">) {
   return assertKeyRing(deps.keyRing);
 }
 
-/** Mints a key for the instance under its owner's current pepper, within the mint budget (writes nothing). */
+/** Mints a key for the instance under its owner's current pepper, within the mint budget (writes nothing; timed for the metrics). */
 export function mintKeyFor(row: Pick<InstanceRow, "id" | "ownerId">, deps: LifecycleDeps): Promise<MintedApiKey> {
-  return mintApiKey(
-    { userId: row.ownerId, instanceId: row.id },
-    { db: deps.db, secret: requireKeyRing(deps).current, env: deps.tokenEnv, now: deps.now, timeoutMs: deps.timeouts.mintMs },
+  const secret = requireKeyRing(deps).current;
+  return timeKeyMint(() =>
+    mintApiKey({ userId: row.ownerId, instanceId: row.id }, { db: deps.db, secret, env: deps.tokenEnv, now: deps.now, timeoutMs: deps.timeouts.mintMs }),
   );
 }
 

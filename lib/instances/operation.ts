@@ -7,6 +7,7 @@ import { notifyKeyStateChanged } from "@/lib/keys/invalidation";
 import { logger } from "@/lib/logger";
 import { isMachineError, type MachineError } from "@/lib/machines/types";
 import { completeDurably } from "./completion";
+import { recordOperation } from "@/lib/metrics";
 import type { LifecycleDeps } from "./deps";
 import { acquireLease, lostLeaseError, releaseLease, renewLease, updateUnderLease, type Lease, type LifecycleOperation, type OperationStep } from "./lease";
 import { statusFromMachineState } from "./machine-status";
@@ -134,9 +135,11 @@ export async function runOperation(
     } as const;
     // The operation is done once its lease is released; a database blip now delays the event, never loses it.
     await completeDurably([{ label: "record an operation event", write: () => recordInstanceEvent(deps.db, successEvent) }], logContext);
+    recordOperation(input.operation, result.outcome ?? "success", performance.now() - started);
     return row;
   } catch (thrown) {
     const error = toAppError(thrown);
+    recordOperation(input.operation, "failure", performance.now() - started, error);
     const status = context.machineTouched ? await observedStatus(context) : lease.row.status;
     const failure = {
       ...context.failureValues,

@@ -3,6 +3,9 @@ import { instances, type InstanceRow } from "@/db/schema";
 
 const HOUR_MS = 60 * 60 * 1000;
 
+/** The longest a failed refresh waits before its next attempt (lib/instances/refresh.ts backs off up to it). */
+export const REFRESH_BACKOFF_CAP_MS = HOUR_MS;
+
 /** Refresh points are spread over this share of the threshold, so a fleet minted together does not refresh in one burst. */
 export const REFRESH_JITTER_SHARE = 0.1;
 

@@ -10,17 +10,16 @@ import type { LifecycleDeps } from "./deps";
 import { deployedKeyValues } from "./deploy";
 import { claimMachineWriteForKey, mintKeyFor, requireKeyRing, storeKeyUnderLease } from "./fresh-key";
 import { claimLeases, type Lease } from "./lease";
-import { dueForRefresh, refreshOrder } from "./refresh-due";
+import { dueForRefresh, REFRESH_BACKOFF_CAP_MS, refreshOrder } from "./refresh-due";
 import { buildMachineConfig } from "./machine-config";
 import { reconcileStaleInstances } from "./reconcile";
 import { runOperation, toAppError, type OperationContext, type OperationResult } from "./operation";
 
 const SCHEDULER: Actor = { type: "scheduler", id: "refresh-keys" };
-const HOUR_MS = 60 * 60 * 1000;
 
 /** Retry delay after the n-th consecutive failure: 1, 2, 4 … minutes, capped at an hour, ±20 % jitter. */
 export function refreshBackoffMs(attempt: number, random: () => number = Math.random): number {
-  const base = Math.min(60_000 * 2 ** Math.max(0, attempt - 1), HOUR_MS);
+  const base = Math.min(60_000 * 2 ** Math.max(0, attempt - 1), REFRESH_BACKOFF_CAP_MS);
   return Math.round(base * (0.8 + 0.4 * random()));
 }
 

@@ -3,6 +3,7 @@ import { getLifecycleDeps } from "@/lib/instances/deps";
 import { refreshDueInstances } from "@/lib/instances/refresh";
 import { getKeyStateCache } from "@/lib/keys/runtime";
 import { logger } from "@/lib/logger";
+import { recordSchedulerStart, timeSchedulerPass } from "@/lib/metrics";
 import { kickRekey } from "./rekey";
 
 const globalForScheduler = globalThis as typeof globalThis & { fleetdeckScheduler?: NodeJS.Timeout };
@@ -18,13 +19,14 @@ export function startBackgroundScheduler(): void {
   const env = getEnv();
   const intervalMs = env.SCHEDULER_INTERVAL_SECONDS * 1000;
   if (intervalMs === 0 || globalForScheduler.fleetdeckScheduler) return;
+  recordSchedulerStart(env.SCHEDULER_INTERVAL_SECONDS);
   let running = false;
   const pass = async () => {
     if (running) return;
     running = true;
     try {
       const deps = await getLifecycleDeps();
-      const pass = await refreshDueInstances({}, deps);
+      const pass = await timeSchedulerPass(() => refreshDueInstances({}, deps));
       if (pass.claimed > 0 || pass.reconciled > 0) {
         logger.info("scheduler pass", { refreshed: pass.refreshed, failed: pass.failed, reconciled: pass.reconciled });
       }

@@ -8,8 +8,8 @@ import { METHOD_NOT_ALLOWED } from "@/lib/http/handlers";
 import { GET } from "./route";
 
 const API_DIR = path.join(process.cwd(), "app", "api");
-/** Routes that are not part of the documented contract. */
-const UNDOCUMENTED = new Set(["/api/auth/{nextauth}", "/api/health", "/api/openapi.json", "/api/{path}"]);
+/** Routes that are not part of the documented contract (the operator's probes and scrape: README "Operating Fleetdeck"). */
+const UNDOCUMENTED = new Set(["/api/auth/{nextauth}", "/api/health", "/api/ready", "/api/metrics", "/api/openapi.json", "/api/{path}"]);
 const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
 
 function routeFiles(dir: string): string[] {

@@ -194,7 +194,8 @@ export function createLocalMachineProvider(options: LocalMachineProviderOptions 
     }
     Object.assign(env, machine.config.env, { PORT: String(port), HOST: "127.0.0.1" });
 
-    const child: ChildProcess = spawn(nodePath, [gatewayPath], {
+    // Not traced into the standalone build (it would pull in the whole project): deploy/assemble-standalone.sh copies gateway/.
+    const child: ChildProcess = spawn(/*turbopackIgnore: true*/ nodePath, [gatewayPath], {
       env: env as NodeJS.ProcessEnv,
       stdio: ["ignore", "pipe", "pipe", "ipc"],
     });
@@ -266,7 +267,7 @@ export function createLocalMachineProvider(options: LocalMachineProviderOptions 
   };
 
   const launch = async (machine: LocalMachine): Promise<void> => {
-    if (!existsSync(gatewayPath)) {
+    if (!existsSync(/*turbopackIgnore: true*/ gatewayPath)) {
       machine.desired = "stopped";
       machine.lastExit = `gateway program not found at ${gatewayPath}`;
       setState(machine, "failed");

@@ -4,13 +4,15 @@ import { refreshDueInstances } from "@/lib/instances/refresh";
 import { readJsonBody } from "@/lib/http/body";
 import { methodNotAllowed, withCronAuth } from "@/lib/http/handlers";
 import { jsonResponse } from "@/lib/http/responses";
+import { timeSchedulerPass } from "@/lib/metrics";
 import { refreshKeysBodySchema } from "@/lib/platform/schemas";
 
 export const dynamic = "force-dynamic";
 
 export const POST = withCronAuth(async ({ request }) => {
   const { limit } = await readJsonBody(request, refreshKeysBodySchema);
-  return jsonResponse(await refreshDueInstances({ limit }, await getLifecycleDeps()));
+  const deps = await getLifecycleDeps();
+  return jsonResponse(await timeSchedulerPass(() => refreshDueInstances({ limit }, deps)));
 }, { mints: true });
 
 export const { GET, PUT, PATCH, DELETE } = methodNotAllowed("POST");

@@ -4,10 +4,11 @@ import { getEnv } from "@/lib/env";
 import { bearerToken, requireKeyRing, withErrorHandling } from "@/lib/http/handlers";
 import { authenticateInstanceKey } from "@/lib/keys/authenticate";
 import { getKeyStateCache } from "@/lib/keys/runtime";
+import { countWhoamiResults } from "@/lib/metrics";
 
 export const dynamic = "force-dynamic";
 
-export const GET = withErrorHandling(async ({ request }) => {
+export const GET = withErrorHandling(countWhoamiResults(async ({ request }) => {
   const keyRing = requireKeyRing();
   const token = bearerToken(request);
   if (!token) throw new AppError("token_invalid", "Send the instance API key as Authorization: Bearer <key>.");
@@ -20,4 +21,4 @@ export const GET = withErrorHandling(async ({ request }) => {
     { userId: identity.userId, instanceId: identity.instanceId, keyId: identity.keyId, expiresAt: identity.expiresAt.toISOString() },
     { headers: { "cache-control": "no-store" } },
   );
-});
+}));

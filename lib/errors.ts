@@ -24,9 +24,15 @@ export const errorStatus = {
 
 export type ErrorCode = keyof typeof errorStatus;
 
+// A symbol from the global registry is the same in every bundle: Next compiles a module once per
+// bundle (instrumentation, each route), so an AppError thrown by code loaded through one bundle is
+// no `instanceof` the class of another. The brand and the name say what it is instead.
+const APP_ERROR_BRAND = Symbol.for("fleetdeck.error.AppError");
+
 /** An expected failure whose code and message are safe to show to the caller. */
 export class AppError extends Error {
   readonly status: number;
+  readonly [APP_ERROR_BRAND] = true;
 
   constructor(
     readonly code: ErrorCode,
@@ -39,6 +45,20 @@ export class AppError extends Error {
   }
 }
 
+/**
+ * Whether `error` is an AppError, whichever bundle's copy of the class made it (a brand check, not
+ * `instanceof`).
+ */
 export function isAppError(error: unknown): error is AppError {
-  return error instanceof AppError;
+  return hasErrorBrand(error, APP_ERROR_BRAND, "AppError");
+}
+
+/** The brand check behind `isAppError` and `isMachineError`: a registry symbol plus the error's name. */
+export function hasErrorBrand(error: unknown, brand: symbol, name: string): boolean {
+  return (
+    typeof error === "object" &&
+    error !== null &&
+    (error as Record<symbol, unknown>)[brand] === true &&
+    (error as { name?: unknown }).name === name
+  );
 }

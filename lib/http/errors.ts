@@ -1,5 +1,5 @@
 import { ZodError } from "zod";
-import { AppError, errorStatus, type ErrorCode } from "@/lib/errors";
+import { errorStatus, isAppError, type ErrorCode } from "@/lib/errors";
 import { logger } from "@/lib/logger";
 
 export interface ErrorBody {
@@ -23,7 +23,7 @@ export function errorResponse(
  * field errors, anything else → a logged 500 whose body says nothing about the cause.
  */
 export function toErrorResponse(error: unknown): Response {
-  if (error instanceof AppError) return errorResponse(error.code, error.message);
+  if (isAppError(error)) return errorResponse(error.code, error.message);
   if (error instanceof ZodError) {
     return errorResponse("validation_failed", describeZodError(error), { fields: fieldErrors(error) });
   }

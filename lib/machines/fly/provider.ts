@@ -1,5 +1,6 @@
 import { z } from "zod";
 import {
+  isMachineError,
   MachineError,
   type CreateMachineInput,
   type Machine,
@@ -72,7 +73,7 @@ export function createFlyMachineProvider(options: FlyMachineProviderOptions): Fl
     try {
       return await get(id);
     } catch (error) {
-      if (error instanceof MachineError && error.kind === "not_found") return undefined;
+      if (isMachineError(error) && error.kind === "not_found") return undefined;
       throw error;
     }
   };
@@ -195,7 +196,7 @@ export function createFlyMachineProvider(options: FlyMachineProviderOptions): Fl
             what: `wait for machine ${id} ${state}`,
           });
         } catch (error) {
-          if (state === "destroyed" && error instanceof MachineError && error.kind === "not_found") return;
+          if (state === "destroyed" && isMachineError(error) && error.kind === "not_found") return;
           throw error;
         }
         if (result.status === 408) continue; // the server-side wait ran out; ours may not have
@@ -224,7 +225,7 @@ export function createFlyMachineProvider(options: FlyMachineProviderOptions): Fl
         });
       } catch (error) {
         // Already gone is what the caller wanted.
-        if (error instanceof MachineError && error.kind === "not_found") return;
+        if (isMachineError(error) && error.kind === "not_found") return;
         throw error;
       }
     },

@@ -28,6 +28,8 @@ export interface FlyMachineProviderOptions {
   retry?: Partial<RetryPolicy>;
   /** Port the gateway listens on inside the machine (the gateway's default PORT). Default 8080. */
   gatewayPort?: number;
+  /** Where a machine's gateway is reached. Default: Fly's private network name `{id}.vm.{app}.internal`. */
+  gatewayUrlFor?: (machineId: string) => string;
 }
 
 export type FlyMachineProvider = MachineProvider & { readonly name: "fly"; readonly app: string };
@@ -231,6 +233,7 @@ export function createFlyMachineProvider(options: FlyMachineProviderOptions): Fl
     },
 
     gatewayUrl(machine) {
+      if (options.gatewayUrlFor) return options.gatewayUrlFor(machine.id);
       return `http://${machine.id}.vm.${app}.internal:${gatewayPort}`;
     },
 

@@ -66,7 +66,7 @@ describe("local machine service", () => {
     expectOnSpec("Machines_update", stale);
     expectOnSpec("Machines_wait", await raw("GET", `/${id}/wait?state=stopped&timeout=1`));
     expect((await raw("POST", `/${id}/stop`, {})).status).toBe(200); // the spec documents no body for it
-    expectOnSpec("Machines_delete", await raw("DELETE", `/${id}?force=true`));
+    expect((await raw("DELETE", `/${id}?force=true`)).status).toBe(200);
     expect((await raw("GET", `/${id}`)).status).toBe(404);
     const unauthorised = await fetch(`${service.url}/v1/apps/${service.app}/machines`, { headers: { authorization: "Bearer nope" } });
     expect(unauthorised.status).toBe(401);

@@ -45,8 +45,8 @@ export const envSchema = z
     LOCAL_MACHINES_TOKEN: optionalString.refine((value) => value === undefined || value.length >= 16, {
       message: "LOCAL_MACHINES_TOKEN must be at least 16 characters",
     }),
-    /** Operation lease time-to-live: how soon another replica may take over a dead replica's operation. */
-    OPERATION_LEASE_SECONDS: z.coerce.number().int().min(5).max(600).default(30),
+    /** Operation lease time-to-live (default DEFAULT_LEASE_TTL_MS): how soon a dead replica's operation is taken over. */
+    OPERATION_LEASE_SECONDS: z.coerce.number().int().min(3).max(600).optional(),
     FLY_API_TOKEN: optionalString,
     FLY_API_HOSTNAME: z.url().default("https://api.machines.dev"),
     FLY_APP_NAME: optionalString,

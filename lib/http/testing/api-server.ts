@@ -7,6 +7,11 @@
  * inspected after it stops (two processes must never open one PGlite directory), so `inspect()`
  * stops the server first in that mode: suites inspect at the end.
  *
+ * Machines: a local machine service (lib/machines/local/service.ts) in the test process, which the
+ * server drives through LOCAL_MACHINES_URL like any replica would; its gateways outlive the server.
+ * `replicaOf` starts a second replica on the first one's database and machine service (PostgreSQL
+ * only: two processes never share a PGlite directory).
+ *
  * The build is made once per vitest run (shared by the suites through a lock) and reused while no
  * source file is newer than it.
  */
@@ -23,6 +28,7 @@ import { createTestDatabase, type TestDatabase } from "@/db/testing";
 import { users, type UserRow } from "@/db/schema";
 import { hashPassword } from "@/lib/auth/password";
 import { decryptApiKey } from "@/lib/keys/encryption";
+import { startMachineService, type MachineService } from "@/lib/machines/local/service";
 
 const ROOT = process.cwd();
 const NEXT_BIN = path.join(ROOT, "node_modules", ".bin", "next");
@@ -41,6 +47,8 @@ const BLANKABLE = [
   "KILO_TOKEN_ENV",
   "FLY_API_TOKEN",
   "FLY_APP_NAME",
+  "LOCAL_MACHINES_URL",
+  "LOCAL_MACHINES_TOKEN",
   "GITHUB_ID",
   "GITHUB_SECRET",
 ];
@@ -70,6 +78,8 @@ export interface ApiServerOptions {
   seed?: (db: Database) => Promise<void>;
   /** Environment overrides; `undefined` removes a variable (e.g. `{ NEXTAUTH_SECRET: undefined }`). */
   env?: Record<string, string | undefined>;
+  /** Start another replica of this server: same database, secrets and machine service (PostgreSQL only). */
+  replicaOf?: ApiServer;
 }
 
 export interface RecordedResponse {
@@ -92,6 +102,12 @@ export interface RequestOptions {
 
 export interface ApiServer {
   baseUrl: string;
+  /** The machine service the server's local machines run on (shared with its replicas). */
+  machines: MachineService;
+  /** The server's process id (its process group, for a `kill -9` drill). */
+  pid: number;
+  /** Whether the server process is still running. */
+  readonly running: boolean;
   /** The secrets this server was started with (those removed by `env` are absent). */
   secrets: Partial<ServerSecrets>;
   /** Every response the suite received through `request`, for the key-material scan. */
@@ -116,16 +132,22 @@ export function generateSecrets(): ServerSecrets {
   };
 }
 
+const internals = new WeakMap<ApiServer, { secrets: ServerSecrets; databaseEnv: Record<string, string>; postgres?: TestDatabase; machinesToken: string }>();
+
 export async function startApiServer(options: ApiServerOptions = {}): Promise<ApiServer> {
   await ensureNextBuild();
-  const secrets = generateSecrets();
+  const primary = options.replicaOf ? internals.get(options.replicaOf) : undefined;
+  if (options.replicaOf && !primary?.postgres) throw new Error("startApiServer: replicas need TEST_DATABASE_URL (PGlite has one process per directory)");
+  const secrets = primary?.secrets ?? generateSecrets();
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
 
   let postgres: TestDatabase | undefined;
   let pgliteDir: string | undefined;
   let databaseEnv: Record<string, string>;
-  if (process.env.TEST_DATABASE_URL) {
+  if (primary) {
+    databaseEnv = primary.databaseEnv;
+  } else if (process.env.TEST_DATABASE_URL) {
     postgres = await createTestDatabase("postgres");
     await options.seed?.(postgres.db);
     databaseEnv = { DATABASE_URL: postgres.url!, DATABASE_DRIVER: "postgres" };
@@ -137,6 +159,11 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     await handle.close();
     databaseEnv = { DATABASE_DRIVER: "pglite", PGLITE_DIR: pgliteDir };
   }
+  const machinesToken = primary?.machinesToken ?? randomBytes(24).toString("hex");
+  const output: string[] = [];
+  const machines =
+    options.replicaOf?.machines ??
+    (await startMachineService({ token: machinesToken, supervisor: { onOutput: (line, { machineId }) => output.push(`[machine ${machineId}] ${line}\n`) } }));
 
   // Next loads .env files (a developer's .env.local) for every variable not already set, so each
   // optional one is set explicitly; an empty value reads as unset (lib/env).
@@ -148,6 +175,8 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     NEXTAUTH_URL: baseUrl,
     GATEWAY_CALLBACK_URL: baseUrl,
     MACHINE_PROVIDER: "local",
+    LOCAL_MACHINES_URL: machines.url,
+    LOCAL_MACHINES_TOKEN: machinesToken,
     FLEETDECK_LOG_LEVEL: "info",
     // No background passes: the suites drive refreshes through POST /api/cron/refresh-keys, and the
     // database must change only through the requests they make.
@@ -161,7 +190,6 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   }
   const activeSecrets = Object.fromEntries(Object.entries(secrets).filter(([name]) => env[name] === secrets[name as keyof ServerSecrets]));
 
-  const output: string[] = [];
   const child = spawn(NEXT_BIN, ["start", "-H", "127.0.0.1", "-p", String(port)], {
     cwd: ROOT,
     env: env as NodeJS.ProcessEnv,
@@ -181,6 +209,11 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
 
   const server: ApiServer = {
     baseUrl,
+    machines,
+    pid: child.pid!,
+    get running() {
+      return running;
+    },
     secrets: activeSecrets,
     transcript,
     async request(method, pathname, requestOptions = {}) {
@@ -230,7 +263,8 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       return cookieHeader();
     },
     async inspect(work) {
-      if (postgres) return work(postgres.db);
+      const shared = postgres ?? primary?.postgres;
+      if (shared) return work(shared.db);
       await stop();
       const handle = await openDatabase({ pgliteDir: pgliteDir! });
       try {
@@ -242,10 +276,13 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     logs: () => output.join(""),
     async close() {
       await stop();
+      // A replica leaves the database and the machines to the server it joined.
+      if (!options.replicaOf) await machines.close();
       await postgres?.close();
       if (pgliteDir) rmSync(path.dirname(pgliteDir), { recursive: true, force: true });
     },
   };
+  internals.set(server, { secrets, databaseEnv, machinesToken, ...(postgres ? { postgres } : {}) });
   return server;
 }
 
@@ -348,7 +385,7 @@ async function waitUntilReady(baseUrl: string, alive: () => boolean, output: () 
   throw new Error(`next start was not ready within 60 s:\n${output()}`);
 }
 
-/** Ends the server's whole process group (next-server and the local machines' gateways). */
+/** Ends the server's whole process group (next-server and anything it started). */
 async function killGroup(child: ChildProcess, exited: Promise<void>): Promise<void> {
   const signal = (name: NodeJS.Signals) => {
     try {

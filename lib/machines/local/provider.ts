@@ -102,17 +102,20 @@ function matchesMetadata(machine: { config: MachineConfig }, filter: Record<stri
 }
 
 /**
- * The default provider: every machine is a real child process running the gateway program on a
- * loopback port, with the machine's `config.env` (plus PORT/HOST) as its whole environment.
+ * The local process supervisor: every machine is a real child process running the gateway program
+ * on a loopback port, with the machine's `config.env` (plus PORT/HOST) as its whole environment.
+ * It runs inside the host's machine service (./service.ts), which every replica drives over Fly's
+ * API; without LOCAL_MACHINES_URL the app uses it in-process (one replica only).
  *
  * Mirrors Fly: ids and versions look like Fly's, update mints a new version and restarts unless
- * `skipLaunch`, state changes are asynchronous (wait with `waitForState`), a process that exits on its
- * own is reported `stopped` (exit 0) or `failed`. `started` means the gateway is listening.
+ * `skipLaunch` (refusing a stale `currentVersion` with 409), state changes are asynchronous (wait
+ * with `waitForState`), a process that exits on its own is reported `stopped` (exit 0) or `failed`.
+ * `started` means the gateway is listening.
  *
- * Machines live in this provider instance's memory only: a new instance (an app restart) answers
- * `not_found` for ids it never created, and the lifecycle reconciles. Every process dies with this
- * one: killed on `exit`, and the gateway exits by itself when its IPC channel to us closes (which
- * also covers SIGKILL of the control plane).
+ * Machines live in this supervisor's memory only: a new one (a restart of the process holding it)
+ * answers `not_found` for ids it never created, and the lifecycle reconciles. Every process dies
+ * with the one holding the supervisor: killed on `exit`, and the gateway exits by itself when its
+ * IPC channel to us closes (which also covers SIGKILL).
  */
 export function createLocalMachineProvider(options: LocalMachineProviderOptions = {}): LocalMachineProvider {
   const gatewayPath = options.gatewayPath ?? path.join(process.cwd(), "gateway", "gateway.mjs");

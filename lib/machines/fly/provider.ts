@@ -141,8 +141,10 @@ export function createFlyMachineProvider(options: FlyMachineProviderOptions): Fl
           const applied =
             configContains(machine.config, input.config) && (input.skipLaunch || RUNNING_STATES.includes(machine.state));
           if (applied) return { applied: true, value: machine };
-          // A repeat guarded by the version we just read cannot apply on top of a late first attempt.
-          return { applied: false, retry: { body: { ...body, current_version: machine.version } } };
+          // A repeat guarded by a version cannot apply on top of a late first attempt: the caller's
+          // version when it gave one (so a machine another writer moved on refuses it, 409), else
+          // the version we just read.
+          return { applied: false, retry: { body: { ...body, current_version: input.currentVersion ?? machine.version } } };
         },
       });
     },

@@ -46,19 +46,17 @@ export class AppError extends Error {
 }
 
 /**
- * Whether `error` is an AppError, whichever bundle's copy of the class made it (a brand check, not
- * `instanceof`).
+ * Whether `error` is an AppError (or a subclass), whichever bundle's copy of the class made it: a
+ * brand check, not `instanceof`.
  */
 export function isAppError(error: unknown): error is AppError {
-  return hasErrorBrand(error, APP_ERROR_BRAND, "AppError");
+  return hasErrorBrand(error, APP_ERROR_BRAND) && typeof (error as { code?: unknown }).code === "string";
 }
 
-/** The brand check behind `isAppError` and `isMachineError`: a registry symbol plus the error's name. */
-export function hasErrorBrand(error: unknown, brand: symbol, name: string): boolean {
-  return (
-    typeof error === "object" &&
-    error !== null &&
-    (error as Record<symbol, unknown>)[brand] === true &&
-    (error as { name?: unknown }).name === name
-  );
+/**
+ * The brand check behind `isAppError` and `isMachineError`: an Error (the global class is shared by
+ * every bundle) carrying the registry symbol. Subclasses keep the brand whatever their name.
+ */
+export function hasErrorBrand(error: unknown, brand: symbol): error is Error {
+  return error instanceof Error && (error as unknown as Record<symbol, unknown>)[brand] === true;
 }

@@ -186,5 +186,5 @@ export class MachineError extends Error {
  * often created by the scheduler's (instrumentation) bundle and its errors caught in a route's.
  */
 export function isMachineError(error: unknown): error is MachineError {
-  return hasErrorBrand(error, MACHINE_ERROR_BRAND, "MachineError");
+  return hasErrorBrand(error, MACHINE_ERROR_BRAND) && typeof (error as { kind?: unknown }).kind === "string";
 }

@@ -4,7 +4,7 @@
  * (reusing one that does, so instances survive an app restart) and then runs `next dev`.
  */
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { appendFileSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { openDatabase } from "@/db/client";
@@ -63,14 +63,22 @@ async function prepareEmbeddedDatabase(): Promise<void> {
 /** The URL of the machine service recorded in the state file, if that process is alive and answering. */
 async function runningMachineService(): Promise<string | undefined> {
   if (!existsSync(MACHINES_STATE_FILE)) return undefined;
+  let service: { pid: number; url: string; tokenFingerprint?: string };
   try {
-    const { pid, url } = JSON.parse(readFileSync(MACHINES_STATE_FILE, "utf8")) as { pid: number; url: string };
-    process.kill(pid, 0);
-    const health = (await (await fetch(`${url}/health`, { signal: AbortSignal.timeout(2_000) })).json()) as { pid?: number };
-    return health.pid === pid ? url : undefined;
+    service = JSON.parse(readFileSync(MACHINES_STATE_FILE, "utf8")) as typeof service;
+    process.kill(service.pid, 0);
+    const health = (await (await fetch(`${service.url}/health`, { signal: AbortSignal.timeout(2_000) })).json()) as { pid?: number };
+    if (health.pid !== service.pid) return undefined;
   } catch {
     return undefined;
   }
+  const token = process.env.LOCAL_MACHINES_TOKEN ?? "";
+  if (service.tokenFingerprint !== createHash("sha256").update(token).digest("hex").slice(0, 16)) {
+    throw new Error(
+      `The local machine service at ${service.url} (pid ${service.pid}) was started with another LOCAL_MACHINES_TOKEN than .env.local has. Stop it (kill ${service.pid}) and run npm run dev again.`,
+    );
+  }
+  return service.url;
 }
 
 /**

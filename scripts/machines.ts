@@ -4,8 +4,10 @@
  * `LOCAL_MACHINES_URL=http://127.0.0.1:P` and the same `LOCAL_MACHINES_TOKEN` shares its machines,
  * which keep running when replicas stop. SIGINT/SIGTERM stop the service and its machines.
  *
- * `--state-file` records `{pid, url}` once listening (how `npm run dev` finds a running one again).
+ * `--state-file` records `{pid, url, tokenFingerprint}` once listening (how `npm run dev` finds a
+ * running one again, and tells whether it still has the token in .env.local).
  */
+import { createHash } from "node:crypto";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -24,7 +26,8 @@ async function main() {
   const stateFile = values["state-file"];
   if (stateFile) {
     mkdirSync(path.dirname(stateFile), { recursive: true });
-    writeFileSync(stateFile, `${JSON.stringify({ pid: process.pid, url: service.url })}\n`);
+    const tokenFingerprint = createHash("sha256").update(token).digest("hex").slice(0, 16);
+    writeFileSync(stateFile, `${JSON.stringify({ pid: process.pid, url: service.url, tokenFingerprint })}\n`);
   }
   console.log(`Local machine service on ${service.url} (pid ${process.pid}).`);
 

@@ -1,7 +1,8 @@
 /**
  * Playwright's web server: a fresh PGlite directory seeded with the e2e accounts, then the
- * production build (`next start`) on a loopback port. The seeding connection closes before Next
- * opens the directory, and the directory is removed when the server stops.
+ * production build (`next start`) on a loopback port, its machines on a local machine service in
+ * this process. The seeding connection closes before Next opens the directory, and the directory
+ * is removed (and the machines killed) when the server stops.
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -10,6 +11,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { openDatabase } from "@/db/client";
 import { applyMigrations } from "@/db/migrate";
+import { startMachineService } from "@/lib/machines/local/service";
 import { upsertUser } from "@/lib/users/users";
 import { seedAdminFixtures } from "./admin-fixtures";
 import { E2E_BASE_URL, E2E_PORT, e2eUsers } from "./fixtures";
@@ -25,8 +27,13 @@ async function main() {
   await seedAdminFixtures(handle.db);
   await handle.close();
 
+  const machinesToken = randomBytes(24).toString("hex");
+  const machines = await startMachineService({ token: machinesToken });
+
   const env = {
     ...process.env,
+    LOCAL_MACHINES_URL: machines.url,
+    LOCAL_MACHINES_TOKEN: machinesToken,
     NODE_ENV: "production" as const,
     NEXT_TELEMETRY_DISABLED: "1",
     DATABASE_DRIVER: "pglite",
@@ -49,7 +56,7 @@ async function main() {
   for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => next.kill(signal));
   next.on("exit", (code) => {
     cleanUp();
-    process.exit(code ?? 0);
+    void machines.close().finally(() => process.exit(code ?? 0));
   });
 }
 

@@ -51,4 +51,12 @@ describe("parseEnv", () => {
       }
     }
   });
+
+  it("needs the machine service's token with its URL, and a sane lease TTL", () => {
+    expect(() => parseEnv({ LOCAL_MACHINES_URL: "http://127.0.0.1:4100" })).toThrow(/LOCAL_MACHINES_TOKEN is required with LOCAL_MACHINES_URL/);
+    const env = parseEnv({ LOCAL_MACHINES_URL: "http://127.0.0.1:4100", LOCAL_MACHINES_TOKEN: "0123456789abcdef0123", OPERATION_LEASE_SECONDS: "10" });
+    expect(env).toMatchObject({ LOCAL_MACHINES_URL: "http://127.0.0.1:4100", OPERATION_LEASE_SECONDS: 10 });
+    expect(parseEnv({}).OPERATION_LEASE_SECONDS).toBeUndefined();
+    expect(() => parseEnv({ OPERATION_LEASE_SECONDS: "1" })).toThrow(/OPERATION_LEASE_SECONDS/);
+  });
 });

@@ -55,6 +55,13 @@ export const envSchema = z
     GATEWAY_TOKEN_SECRET: secret("GATEWAY_TOKEN_SECRET"),
     KILO_TOKEN_ENV: optionalString,
     MACHINE_PROVIDER: z.enum(["local", "fly"]).default("local"),
+    /** The host's local machine service (`npm run machines`), shared by every replica; unset → in-process machines. */
+    LOCAL_MACHINES_URL: z.url().optional(),
+    LOCAL_MACHINES_TOKEN: optionalString.refine((value) => value === undefined || value.length >= 16, {
+      message: "LOCAL_MACHINES_TOKEN must be at least 16 characters",
+    }),
+    /** Operation lease time-to-live (default DEFAULT_LEASE_TTL_MS): how soon a dead replica's operation is taken over. */
+    OPERATION_LEASE_SECONDS: z.coerce.number().int().min(3).max(600).optional(),
     FLY_API_TOKEN: optionalString,
     FLY_API_HOSTNAME: z.url().default("https://api.machines.dev"),
     FLY_APP_NAME: optionalString,
@@ -83,6 +90,9 @@ export const envSchema = z
       for (const name of ["FLY_API_TOKEN", "FLY_APP_NAME"] as const) {
         if (!env[name]) ctx.addIssue({ code: "custom", path: [name], message: `${name} is required when MACHINE_PROVIDER=fly` });
       }
+    }
+    if (env.LOCAL_MACHINES_URL && !env.LOCAL_MACHINES_TOKEN) {
+      ctx.addIssue({ code: "custom", path: ["LOCAL_MACHINES_TOKEN"], message: "LOCAL_MACHINES_TOKEN is required with LOCAL_MACHINES_URL" });
     }
     if (env.NODE_ENV === "production" && !env.DATABASE_URL && env.DATABASE_DRIVER !== "pglite") {
       ctx.addIssue({

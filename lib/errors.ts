@@ -26,9 +26,15 @@ export const errorStatus = {
 
 export type ErrorCode = keyof typeof errorStatus;
 
+// A symbol from the global registry is the same in every bundle: Next compiles a module once per
+// bundle (instrumentation, each route), so an AppError thrown by code loaded through one bundle is
+// no `instanceof` the class of another. The brand and the name say what it is instead.
+const APP_ERROR_BRAND = Symbol.for("fleetdeck.error.AppError");
+
 /** An expected failure whose code and message are safe to show to the caller. */
 export class AppError extends Error {
   readonly status: number;
+  readonly [APP_ERROR_BRAND] = true;
 
   constructor(
     readonly code: ErrorCode,
@@ -41,8 +47,20 @@ export class AppError extends Error {
   }
 }
 
+/**
+ * Whether `error` is an AppError (or a subclass), whichever bundle's copy of the class made it: a
+ * brand check, not `instanceof`.
+ */
 export function isAppError(error: unknown): error is AppError {
-  return error instanceof AppError;
+  return hasErrorBrand(error, APP_ERROR_BRAND) && typeof (error as { code?: unknown }).code === "string";
+}
+
+/**
+ * The brand check behind `isAppError` and `isMachineError`: an Error (the global class is shared by
+ * every bundle) carrying the registry symbol. Subclasses keep the brand whatever their name.
+ */
+export function hasErrorBrand(error: unknown, brand: symbol): error is Error {
+  return error instanceof Error && (error as unknown as Record<symbol, unknown>)[brand] === true;
 }
 
 /** Seconds a caller should wait before retrying after `database_unavailable` (sent as Retry-After). */

@@ -26,6 +26,12 @@ describe("describeEvent", () => {
     expect(describeEvent(event({ action: "start" }))).toBe("Started with a fresh key");
   });
 
+  it("says plainly that an operation was cut short and taken over", () => {
+    expect(describeEvent(event({ action: "operation_interrupted", outcome: "failure" }))).toBe(
+      "An unfinished operation was taken over after its server stopped responding",
+    );
+  });
+
   it("names failures and no-ops plainly", () => {
     expect(describeEvent(event({ outcome: "failure" }))).toBe("Redeploy failed");
     expect(describeEvent(event({ action: "start", outcome: "noop" }))).toBe("Start requested; it was already running");

@@ -37,6 +37,8 @@ export function describeEvent(event: InstanceEventDto): string {
       return "Status updated from what the machine reported";
     case "key_revoked":
       return "Key revoked, together with all your other API keys";
+    case "operation_interrupted":
+      return "An unfinished operation was taken over after its server stopped responding";
     default: {
       const text = event.action.replace(/_/g, " ");
       const outcome = event.outcome === "failure" ? " (failed)" : event.outcome === "noop" ? " (nothing to do)" : "";

@@ -1,6 +1,6 @@
 import { ZodError } from "zod";
 import { isDatabaseUnavailable } from "@/db/errors";
-import { AppError, DATABASE_RETRY_AFTER_SECONDS, errorStatus, type ErrorCode } from "@/lib/errors";
+import { DATABASE_RETRY_AFTER_SECONDS, errorStatus, isAppError, type ErrorCode } from "@/lib/errors";
 import { logger } from "@/lib/logger";
 
 export interface ErrorBody {
@@ -25,7 +25,7 @@ export function errorResponse(
  * with Retry-After, anything else → a logged 500 whose body says nothing about the cause.
  */
 export function toErrorResponse(error: unknown): Response {
-  if (error instanceof AppError) {
+  if (isAppError(error)) {
     const retry = error.code === "database_unavailable" ? { headers: { "retry-after": String(DATABASE_RETRY_AFTER_SECONDS) } } : {};
     return errorResponse(error.code, error.message, retry);
   }

@@ -108,14 +108,23 @@ async function persistKey(context: OperationContext, key: KeyToDeploy, mint: Min
  * Boots the instance's machine on the new config: updates the existing machine (which restarts
  * it), or creates one. A machine created just before a crash is found by its metadata and adopted
  * rather than duplicated; a machine that vanished is replaced.
+ *
+ * The update carries the version this operation expects (`current_version`): the one recorded on
+ * the row, or — when the row has none, or this operation took over an interrupted one whose last
+ * write may not have been recorded — the version the machine reports now. A machine that moved on
+ * meanwhile answers 409, and the operation fails `operation_in_progress` without writing.
  */
 async function applyMachineConfig(context: OperationContext, config: MachineConfig): Promise<Machine> {
   const { deps, lease } = context;
-  const machineId = lease.row.machineId ?? (await findOrphanMachine(context))?.id;
+  const orphan = lease.row.machineId ? undefined : await findOrphanMachine(context);
+  const machineId = lease.row.machineId ?? orphan?.id;
   if (machineId) {
     context.machineId = machineId;
     try {
-      return await deps.machines.update(machineId, { config });
+      const currentVersion =
+        orphan?.version ??
+        (lease.row.machineVersion && !lease.interrupted ? lease.row.machineVersion : (await deps.machines.get(machineId)).version);
+      return await deps.machines.update(machineId, { config, currentVersion });
     } catch (error) {
       if (!(isMachineError(error) && error.kind === "not_found")) throw error;
     }

@@ -7,6 +7,7 @@ import { getKeyStateCache } from "@/lib/keys/runtime";
 import { getMachineProvider, whoamiUrlFor } from "@/lib/machines";
 import type { MachineProvider } from "@/lib/machines/types";
 import { AppError } from "@/lib/errors";
+import { DEFAULT_LEASE_TTL_MS } from "./lease";
 
 export interface LifecycleTimeouts {
   /** Budget of the key mint (DESIGN: 5 s). */
@@ -15,7 +16,7 @@ export interface LifecycleTimeouts {
   machineWaitMs: number;
   /** How long the gateway may take to confirm the new key authenticates. */
   credentialMs: number;
-  /** Operation lease time-to-live, renewed at every step. */
+  /** Operation lease time-to-live, renewed by a heartbeat (every third of it) and before every machine write. */
   leaseMs: number;
 }
 
@@ -23,7 +24,7 @@ export const DEFAULT_TIMEOUTS: LifecycleTimeouts = {
   mintMs: 5_000,
   machineWaitMs: 90_000,
   credentialMs: 20_000,
-  leaseMs: 2 * 60 * 1000,
+  leaseMs: DEFAULT_LEASE_TTL_MS,
 };
 
 /** Everything the lifecycle functions need, passed in so tests hand them real parts of their own. */
@@ -82,7 +83,7 @@ export async function getLifecycleDeps(): Promise<LifecycleDeps> {
     refreshConcurrency: env.REFRESH_CONCURRENCY,
     keyStateCache,
     now: () => new Date(),
-    timeouts: DEFAULT_TIMEOUTS,
+    timeouts: { ...DEFAULT_TIMEOUTS, leaseMs: env.OPERATION_LEASE_SECONDS ? env.OPERATION_LEASE_SECONDS * 1000 : DEFAULT_LEASE_TTL_MS },
     reconcileIntervalMs: 10_000,
     gatewayKeyCheckIntervalMs: 60_000,
   };

@@ -16,7 +16,7 @@ export async function destroyInstance(input: InstanceOperationInput, deps: Lifec
     await context.setStep("destroying_machine", { status: "destroying" });
     if (machineId) {
       context.machineTouched = true;
-      await context.time("machine", () => deps.machines.destroy(machineId, { force: true }));
+      await context.time("machine", () => context.deps.machines.destroy(machineId, { force: true }));
     }
     return {
       values: { status: "destroyed", destroyedAt: deps.now(), encryptedKey: null },

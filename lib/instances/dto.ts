@@ -42,7 +42,16 @@ export interface InstanceConfigDto {
 
 export type InstanceDto = InstanceStatusDto & { config: InstanceConfigDto };
 
-export function toInstanceStatusDto(row: InstanceRow): InstanceStatusDto {
+/**
+ * An operation is in progress only while its lease is live: a replica that died mid-operation left
+ * an expired lease behind, and that instance is operable again (another caller takes the lease over).
+ */
+export function liveOperationOf(row: Pick<InstanceRow, "leaseOperation" | "leaseStep" | "leaseExpiresAt">, now: Date): InstanceStatusDto["operation"] {
+  if (!row.leaseOperation || !row.leaseExpiresAt || row.leaseExpiresAt <= now) return null;
+  return { name: row.leaseOperation, step: row.leaseStep };
+}
+
+export function toInstanceStatusDto(row: InstanceRow, now: Date = new Date()): InstanceStatusDto {
   return {
     id: row.id,
     name: row.name,
@@ -51,7 +60,7 @@ export function toInstanceStatusDto(row: InstanceRow): InstanceStatusDto {
     machineId: row.machineId,
     region: row.region,
     imageTag: row.imageTag,
-    operation: row.leaseOperation ? { name: row.leaseOperation, step: row.leaseStep } : null,
+    operation: liveOperationOf(row, now),
     lastError: row.lastErrorCode ? { code: row.lastErrorCode, message: row.lastErrorMessage ?? "", at: iso(row.lastErrorAt) } : null,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
@@ -103,7 +112,7 @@ export function toInstanceDto(
   now: Date,
   signingKeys: SigningKeyIds | null = configuredSigningKeyIds(),
 ): InstanceDto {
-  return { ...toInstanceStatusDto(row), config: toInstanceConfigDto(row, currentPepperFingerprint, now, signingKeys) };
+  return { ...toInstanceStatusDto(row, now), config: toInstanceConfigDto(row, currentPepperFingerprint, now, signingKeys) };
 }
 
 export interface InstanceEventDto {

@@ -2,6 +2,9 @@ import { eq, isNull, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { instances } from "@/db/schema";
 import { testDrivers } from "@/db/testing";
+import type { MachineProvider } from "@/lib/machines/types";
+import { toInstanceStatusDto } from "./dto";
+import { createLeaseFence, fenceMachineProvider } from "./fence";
 import { acquireLease, claimLeases, releaseLease, renewLease, updateUnderLeaseIf } from "./lease";
 import { createLifecycleHarness, type LifecycleHarness } from "./testing/harness";
 
@@ -64,5 +67,53 @@ describe.each(testDrivers())("operation leases (%s)", (driver) => {
     expect(new Set(claimed.map((claim) => claim.token)).size).toBe(2);
     const stillFree = await db.select().from(instances).where(isNull(instances.leaseToken));
     expect(stillFree.some((row) => ids.includes(row.id))).toBe(false);
+  });
+
+  it("an expired lease is no operation in progress, and taking it over names the interrupted operation", async () => {
+    const db = harness.database.db;
+    const row = await freshInstance();
+    const dead = await acquireLease(db, { instanceId: row.id, operation: "redeploy", ttlMs: 60_000, step: "waiting_for_start" });
+    expect(toInstanceStatusDto(dead.row).operation).toEqual({ name: "redeploy", step: "waiting_for_start" });
+    await db.update(instances).set({ leaseExpiresAt: sql`now() - interval '1 second'` }).where(eq(instances.id, row.id));
+    const [expired] = await db.select().from(instances).where(eq(instances.id, row.id));
+    expect(toInstanceStatusDto(expired!).operation).toBeNull();
+
+    const takeover = await acquireLease(db, { instanceId: row.id, operation: "start" });
+    expect(takeover.interrupted).toMatchObject({ operation: "redeploy", step: "waiting_for_start" });
+    // A live lease is refused as before, and a lease taken on a free row names nothing.
+    await expect(acquireLease(db, { instanceId: row.id, operation: "stop" })).rejects.toMatchObject({ code: "operation_in_progress" });
+    await releaseLease(db, takeover);
+    expect((await acquireLease(db, { instanceId: row.id, operation: "stop" })).interrupted).toBeUndefined();
+  });
+
+  it("fences the machine provider: no call once a heartbeat renewal finds the lease gone, or none succeeded for a TTL", async () => {
+    const db = harness.database.db;
+    const calls: string[] = [];
+    const recording = new Proxy({} as MachineProvider, {
+      get: (_, method: string) => (method === "name" ? "local" : async () => void calls.push(method)),
+    });
+
+    const row = await freshInstance();
+    const lease = await acquireLease(db, { instanceId: row.id, operation: "redeploy", ttlMs: 60_000 });
+    const fence = createLeaseFence(db, lease);
+    const machines = fenceMachineProvider(recording, fence);
+    await machines.update("m", { config: { image: "", env: {}, metadata: {} } });
+    // Another replica takes the instance over; the next heartbeat renewal notices.
+    await db.update(instances).set({ leaseToken: crypto.randomUUID() }).where(eq(instances.id, row.id));
+    await expect(fence.renew()).rejects.toMatchObject({ code: "operation_in_progress" });
+    await expect(machines.get("m")).rejects.toMatchObject({ code: "operation_in_progress" });
+    await expect(machines.stop("m")).rejects.toMatchObject({ code: "operation_in_progress" });
+    expect(calls).toEqual(["update"]);
+
+    // Renewals that fail (the database unreachable) for a whole TTL: the lease may be gone, so stop too.
+    let now = 0;
+    const other = await acquireLease(db, { instanceId: (await freshInstance()).id, operation: "start", ttlMs: 1_000 });
+    const unreachable = { update: () => ({ set: () => ({ where: () => ({ returning: () => Promise.reject(new Error("connection refused")) }) }) }) };
+    const blind = createLeaseFence(unreachable as unknown as typeof db, other, () => now);
+    await expect(blind.renew()).rejects.toThrow("connection refused");
+    expect(blind.lost).toBe(false);
+    now = 1_000;
+    await expect(blind.renew()).rejects.toThrow("connection refused");
+    expect(() => blind.assertHeld()).toThrow(/took too long/);
   });
 });

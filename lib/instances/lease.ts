@@ -6,10 +6,12 @@ import { instances, type InstanceRow, type NewInstanceRow } from "@/db/schema";
 import { AppError } from "@/lib/errors";
 
 /**
- * Long enough for the slowest operation step (a 60 s machine wait plus the credential check);
- * every step renews it, so only a crashed replica's lease ever runs out.
+ * How long a lease lives without renewal. The operation runner renews it every third of this (and
+ * before every machine write), so a step may take longer; only a dead or partitioned replica's
+ * lease runs out, and another replica can take the instance over this soon after (well inside the
+ * 45 s promise). `OPERATION_LEASE_SECONDS` overrides it.
  */
-export const DEFAULT_LEASE_TTL_MS = 2 * 60 * 1000;
+export const DEFAULT_LEASE_TTL_MS = 30 * 1000;
 
 export type LifecycleOperation = "start" | "stop" | "redeploy" | "destroy" | "refresh";
 
@@ -23,6 +25,14 @@ export interface Lease {
   ttlMs: number;
   /** The row as it was when the lease was taken. */
   row: InstanceRow;
+  /** Set when this lease replaced an expired one: the operation that was interrupted (its replica died or stalled). */
+  interrupted?: InterruptedOperation;
+}
+
+export interface InterruptedOperation {
+  operation: string;
+  step: string | null;
+  leaseExpiredAt: Date | null;
 }
 
 export function leaseExpiry(ttlMs: number) {
@@ -36,10 +46,11 @@ export function leaseIsFree() {
 }
 
 /**
- * Takes the per-instance operation lease with one conditional UPDATE: it succeeds only when no
- * lease is held or the holder's lease has expired (a crashed replica's lease is recovered here).
- * Of two racing callers exactly one wins; the other gets `operation_in_progress`. When `ownerId`
- * is given, another user's or a missing or destroyed instance is `not_found`.
+ * Takes the per-instance operation lease with a conditional UPDATE: it succeeds when no lease is
+ * held, or when the holder's lease has expired (a crashed replica's lease is recovered here; the
+ * lease then names the interrupted operation in `interrupted`). Of racing callers exactly one wins;
+ * the others get `operation_in_progress`. When `ownerId` is given, another user's or a missing or
+ * destroyed instance is `not_found`.
  */
 export async function acquireLease(
   db: Database,
@@ -52,19 +63,35 @@ export async function acquireLease(
     isNull(instances.destroyedAt),
     input.ownerId ? eq(instances.ownerId, input.ownerId) : undefined,
   );
-  const [row] = await db
-    .update(instances)
-    .set({ leaseToken: token, leaseOperation: input.operation, leaseStep: input.step ?? "queued", leaseExpiresAt: leaseExpiry(ttlMs) })
-    .where(and(scope, leaseIsFree()))
-    .returning();
+  const take = { leaseToken: token, leaseOperation: input.operation, leaseStep: input.step ?? "queued", leaseExpiresAt: leaseExpiry(ttlMs) } as const;
+  const [row] = await db.update(instances).set(take).where(and(scope, isNull(instances.leaseToken))).returning();
   if (row) return { instanceId: input.instanceId, token, operation: input.operation, ttlMs, row };
 
   const [existing] = await db
-    .select({ operation: instances.leaseOperation })
+    .select({
+      token: instances.leaseToken,
+      operation: instances.leaseOperation,
+      step: instances.leaseStep,
+      expiresAt: instances.leaseExpiresAt,
+      expired: sql<boolean>`${instances.leaseExpiresAt} < now()`,
+    })
     .from(instances)
     .where(scope)
     .limit(1);
   if (!existing) throw new AppError("not_found", "No such instance.");
+  if (existing.token && existing.expired) {
+    // Take over exactly the expired lease we saw, so the interrupted operation named is the right one.
+    const [takenOver] = await db
+      .update(instances)
+      .set(take)
+      .where(and(scope, eq(instances.leaseToken, existing.token), lt(instances.leaseExpiresAt, sql`now()`)))
+      .returning();
+    if (takenOver) {
+      const interrupted = { operation: existing.operation ?? "unknown", step: existing.step, leaseExpiredAt: existing.expiresAt };
+      return { instanceId: input.instanceId, token, operation: input.operation, ttlMs, row: takenOver, interrupted };
+    }
+  }
+  if (!existing.token) return acquireLease(db, input); // released between the two statements
   throw new AppError(
     "operation_in_progress",
     `Another operation (${existing.operation ?? "unknown"}) is already running on this instance. Wait for it to finish and try again.`,
@@ -136,28 +163,40 @@ export async function renewLease(db: Database, lease: Lease): Promise<boolean> {
 /**
  * Claims up to `limit` instances matching `where` for one operation each, in one transaction:
  * `FOR UPDATE SKIP LOCKED` keeps racing replicas off each other's picks, and every claimed row
- * gets a lease of its own. Rows already leased are never claimed.
+ * gets a lease of its own. Rows with a live lease are never claimed; an expired one is taken over
+ * and named in the lease's `interrupted`.
  */
 export async function claimLeases(
   db: Database,
   input: { where: SQL | undefined; orderBy: (SQL | PgColumn)[]; limit: number; operation: LifecycleOperation; ttlMs: number },
 ): Promise<Lease[]> {
+  const previous = new Map<string, InterruptedOperation>();
   const rows = await db.transaction(async (tx) => {
     const due = await tx
-      .select({ id: instances.id })
+      .select({ id: instances.id, token: instances.leaseToken, operation: instances.leaseOperation, step: instances.leaseStep, expiresAt: instances.leaseExpiresAt })
       .from(instances)
       .where(and(input.where, isNull(instances.destroyedAt), leaseIsFree()))
       .orderBy(...input.orderBy)
       .limit(input.limit)
       .for("update", { skipLocked: true });
     if (due.length === 0) return [];
+    for (const row of due) {
+      if (row.token) previous.set(row.id, { operation: row.operation ?? "unknown", step: row.step, leaseExpiredAt: row.expiresAt });
+    }
     return tx
       .update(instances)
       .set({ leaseToken: sql`gen_random_uuid()`, leaseOperation: input.operation, leaseStep: "queued", leaseExpiresAt: leaseExpiry(input.ttlMs) })
       .where(inArray(instances.id, due.map((row) => row.id)))
       .returning();
   });
-  return rows.map((row) => ({ instanceId: row.id, token: row.leaseToken!, operation: input.operation, ttlMs: input.ttlMs, row }));
+  return rows.map((row) => ({
+    instanceId: row.id,
+    token: row.leaseToken!,
+    operation: input.operation,
+    ttlMs: input.ttlMs,
+    row,
+    ...(previous.has(row.id) ? { interrupted: previous.get(row.id)! } : {}),
+  }));
 }
 
 /**

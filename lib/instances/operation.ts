@@ -9,7 +9,8 @@ import { isMachineError, type MachineError } from "@/lib/machines/types";
 import { completeDurably } from "./completion";
 import { recordOperation } from "@/lib/metrics";
 import type { LifecycleDeps } from "./deps";
-import { acquireLease, lostLeaseError, releaseLease, renewLease, updateUnderLease, type Lease, type LifecycleOperation, type OperationStep } from "./lease";
+import { createLeaseFence, fenceMachineProvider } from "./fence";
+import { acquireLease, lostLeaseError, releaseLease, updateUnderLease, type Lease, type LifecycleOperation, type OperationStep } from "./lease";
 import { statusFromMachineState } from "./machine-status";
 
 /** Where an operation's time went, recorded on its audit event (and read by the benchmark). */
@@ -17,6 +18,7 @@ export type StepTimings = Partial<Record<"mint" | "persist" | "machine" | "wait"
 
 export interface OperationContext {
   lease: Lease;
+  /** The caller's deps, with `machines` fenced by the lease: no machine call once the lease is lost. */
   deps: LifecycleDeps;
   actor: Actor;
   timings: StepTimings;
@@ -60,6 +62,12 @@ export interface OperationInput {
  * error recorded and the status re-derived from the machine when one was touched, or left as it
  * was when none was. Machine failures surface as `machine_error` (502). The scheduler passes a
  * lease it already claimed (`claimedLease`) instead of taking one here.
+ *
+ * Fencing: a heartbeat renews the lease every third of its TTL and every machine write renews it
+ * first; once a renewal finds the lease gone (or none has succeeded for a whole TTL), the operation
+ * makes no further machine call and fails `operation_in_progress`. A machine that moved on under
+ * it (Fly's 409 on `current_version`) fails the same way, never with a second write. Taking over an
+ * expired lease records an `operation_interrupted` event naming the operation that died.
  */
 export async function runOperation(
   input: OperationInput,
@@ -77,9 +85,10 @@ export async function runOperation(
       ttlMs: deps.timeouts.leaseMs,
       step: input.firstStep,
     }));
+  const fence = createLeaseFence(deps.db, lease);
   const context: OperationContext = {
     lease,
-    deps,
+    deps: { ...deps, machines: fenceMachineProvider(deps.machines, fence) },
     actor: input.actor,
     timings: {},
     machineTouched: false,
@@ -103,11 +112,14 @@ export async function runOperation(
     action: input.operation,
   };
 
+  if (lease.interrupted) await recordInterruption(deps, lease, input.actor);
+
   // A step may run longer than the lease (slow provider, retries): keep renewing it meanwhile, so
-  // only a crashed replica's lease ever expires.
+  // only a dead replica's lease expires. A renewal that finds the lease gone fences the operation.
   const heartbeat = setInterval(() => {
-    renewLease(deps.db, lease).catch(() => {});
-  }, Math.max(1_000, lease.ttlMs / 3));
+    if (fence.lost) return;
+    fence.renew().catch((error: unknown) => logger.warn("could not renew an operation lease", { instanceId: lease.instanceId, error }));
+  }, Math.max(500, lease.ttlMs / 3));
   heartbeat.unref();
 
   const logContext = { instanceId: lease.instanceId, operation: input.operation };
@@ -140,10 +152,10 @@ export async function runOperation(
   } catch (thrown) {
     const error = toAppError(thrown);
     recordOperation(input.operation, "failure", performance.now() - started, error);
-    const status = context.machineTouched ? await observedStatus(context) : lease.row.status;
+    const observed = context.machineTouched ? await observeMachine(deps, context.machineId) : { status: lease.row.status };
     const failure = {
       ...context.failureValues,
-      status,
+      ...observed,
       lastErrorCode: error.code,
       lastErrorMessage: error.message,
       lastErrorAt: deps.now(),
@@ -188,16 +200,39 @@ function withSupersededKeysAnnounced(result: OperationResult, instanceId: string
   };
 }
 
-/** After a failed machine step: what the provider says the machine is doing now. */
-async function observedStatus(context: OperationContext): Promise<InstanceStatus> {
-  const machineId = context.machineId;
-  if (!machineId) return "failed";
+/**
+ * After a failed machine step: what the provider says the machine is doing now, and its version, so
+ * the next operation's writes expect the version the machine really has (after a 409, say). Read
+ * with the unfenced provider: the release it feeds is conditional on the lease anyway.
+ */
+async function observeMachine(deps: LifecycleDeps, machineId: string | null): Promise<{ status: InstanceStatus; machineVersion?: string }> {
+  if (!machineId) return { status: "failed" };
   try {
-    const machine = await context.deps.machines.get(machineId);
-    return statusFromMachineState(machine.state);
+    const machine = await deps.machines.get(machineId);
+    return { status: statusFromMachineState(machine.state), machineVersion: machine.version };
   } catch {
-    return "failed";
+    return { status: "failed" };
   }
+}
+
+/** The audit trace of a takeover: which operation died (or stalled) holding the lease, and at which step. */
+async function recordInterruption(deps: LifecycleDeps, lease: Lease, actor: Actor): Promise<void> {
+  const interrupted = lease.interrupted!;
+  await recordInstanceEvent(deps.db, {
+    instanceId: lease.instanceId,
+    userId: lease.row.ownerId,
+    actor,
+    action: "operation_interrupted",
+    outcome: "failure",
+    errorCode: "operation_interrupted",
+    errorMessage: `The ${interrupted.operation} operation stopped at ${interrupted.step ?? "an unknown step"} without finishing (its lease expired); ${lease.operation} took the instance over.`,
+    details: {
+      interruptedOperation: interrupted.operation,
+      interruptedStep: interrupted.step,
+      leaseExpiredAt: interrupted.leaseExpiredAt?.toISOString() ?? null,
+      takenOverBy: lease.operation,
+    },
+  }).catch((error: unknown) => logger.error("could not record an interrupted operation", { instanceId: lease.instanceId, error }));
 }
 
 export function toAppError(error: unknown): AppError {
@@ -209,6 +244,13 @@ export function toAppError(error: unknown): AppError {
 }
 
 function machineAppError(error: MachineError): AppError {
+  // Fly's answer to a write whose `current_version` is stale (or a create whose name is taken):
+  // someone else changed the machine. Nothing was written; retrying is the caller's call.
+  if (error.status === 409) {
+    return new AppError("operation_in_progress", "The instance's machine was changed by another operation meanwhile; nothing was changed. Try again.", {
+      machineErrorKind: error.kind,
+    });
+  }
   const prefix: Record<MachineError["kind"], string> = {
     not_found: "The instance's machine no longer exists",
     capacity: "The machine provider has no capacity in this region right now",

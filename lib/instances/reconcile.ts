@@ -14,6 +14,8 @@ import { statusFromMachineState } from "./machine-status";
  * held and on the row being unchanged since it was read. A machine that vanished (for example local machines
  * after the app restarted) turns a running instance into `failed` with `machine_missing`, and
  * forgets the machine so the next start creates a new one. Provider errors leave the row as is.
+ * An expired lease (its replica died mid-operation) does not stop it: the lease is cleared in the
+ * same write and an `operation_interrupted` event names the operation that never finished.
  */
 export async function reconcileInstance(row: InstanceRow, deps: LifecycleDeps): Promise<InstanceRow> {
   const now = deps.now();
@@ -40,12 +42,29 @@ export async function reconcileInstance(row: InstanceRow, deps: LifecycleDeps): 
     };
   }
 
+  const expiredLease = row.leaseToken !== null ? row.leaseToken : undefined;
   const [updated] = await deps.db
     .update(instances)
-    .set({ ...observed, statusCheckedAt: now })
-    .where(and(eq(instances.id, row.id), unchangedSince(row), leaseIsFree()))
+    .set({
+      ...observed,
+      statusCheckedAt: now,
+      ...(expiredLease ? { leaseToken: null, leaseOperation: null, leaseStep: null, leaseExpiresAt: null } : {}),
+    })
+    .where(and(eq(instances.id, row.id), unchangedSince(row), leaseIsFree(), expiredLease ? eq(instances.leaseToken, expiredLease) : undefined))
     .returning();
   if (!updated) return row;
+  if (expiredLease) {
+    await recordInstanceEvent(deps.db, {
+      instanceId: row.id,
+      userId: row.ownerId,
+      actor: { type: "system", id: "reconcile" },
+      action: "operation_interrupted",
+      outcome: "failure",
+      errorCode: "operation_interrupted",
+      errorMessage: `The ${row.leaseOperation ?? "unknown"} operation stopped at ${row.leaseStep ?? "an unknown step"} without finishing (its lease expired); reconcile found the machine ${updated.status}.`,
+      details: { interruptedOperation: row.leaseOperation, interruptedStep: row.leaseStep, leaseExpiredAt: row.leaseExpiresAt?.toISOString() ?? null, takenOverBy: "reconcile" },
+    });
+  }
   if (updated.status !== row.status) {
     await recordInstanceEvent(deps.db, {
       instanceId: row.id,
@@ -93,7 +112,8 @@ export async function reconcileStaleInstances(
         isNotNull(instances.machineId),
         isNull(instances.destroyedAt),
         leaseIsFree(),
-        or(isNull(instances.statusCheckedAt), lt(instances.statusCheckedAt, cutoff)),
+        // An expired lease means a replica died mid-operation: check that instance now, not in five minutes.
+        or(isNull(instances.statusCheckedAt), lt(instances.statusCheckedAt, cutoff), isNotNull(instances.leaseToken)),
       ),
     )
     // Never-checked rows first, then the longest unchecked.

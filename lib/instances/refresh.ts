@@ -146,7 +146,12 @@ async function refreshInstanceKey(context: OperationContext): Promise<OperationR
     throw error;
   }
   const machine = await context.time("machine", () =>
-    deps.machines.update(row.machineId!, { config: buildMachineConfig(row, minted.token, deps), skipLaunch: true }),
+    deps.machines.update(row.machineId!, {
+      config: buildMachineConfig(row, minted.token, deps),
+      skipLaunch: true,
+      // Fenced like every machine write: a machine that moved on since the row was read refuses it (409).
+      ...(row.machineVersion && !lease.interrupted ? { currentVersion: row.machineVersion } : {}),
+    }),
   );
   await context.setStep("verifying_credential", { machineVersion: machine.version });
 

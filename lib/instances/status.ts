@@ -22,7 +22,7 @@ async function readInstance(input: InstanceReadInput, deps: LifecycleDeps): Prom
 /** Lifecycle status (no key fields), reconciled with the provider at most every few seconds. */
 export async function getInstanceStatus(input: InstanceReadInput, deps: LifecycleDeps): Promise<InstanceStatusDto> {
   const row = await reconcileInstance(await readInstance(input, deps), deps);
-  return toInstanceStatusDto(row);
+  return toInstanceStatusDto(row, deps.now());
 }
 
 /** Key metadata and health (never the key). */

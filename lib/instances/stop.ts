@@ -11,14 +11,15 @@ import type { InstanceOperationInput } from "./start";
 export async function stopInstance(input: InstanceOperationInput, deps: LifecycleDeps): Promise<InstanceRow> {
   return runOperation({ ...input, operation: "stop" }, deps, async (context) => {
     const { row } = context.lease;
+    const { machines } = context.deps;
     if (row.status === "stopped" || row.status === "provisioned") return { values: {}, outcome: "noop" };
     if (!row.machineId) return { values: { status: "stopped" } };
 
     await context.setStep("stopping_machine", { status: "stopping" });
     context.machineTouched = true;
     try {
-      await context.time("machine", () => deps.machines.stop(row.machineId!));
-      await context.time("wait", () => deps.machines.waitForState(row.machineId!, "stopped", { timeoutMs: deps.timeouts.machineWaitMs }));
+      await context.time("machine", () => machines.stop(row.machineId!));
+      await context.time("wait", () => machines.waitForState(row.machineId!, "stopped", { timeoutMs: deps.timeouts.machineWaitMs }));
     } catch (error) {
       if (!(isMachineError(error) && error.kind === "not_found")) throw error;
       return { values: { status: "stopped", machineId: null, machineVersion: null, statusCheckedAt: deps.now() }, details: { machineMissing: true } };

@@ -1,4 +1,4 @@
-import { and, DrizzleQueryError, eq, isNotNull, isNull } from "drizzle-orm";
+import { and, eq, isNotNull, isNull } from "drizzle-orm";
 import { z } from "zod";
 import type { Database } from "@/db";
 import { generatePepper, instanceEvents, instances, users } from "@/db/schema";
@@ -91,8 +91,13 @@ export async function rotatePepper(
     });
   } catch (error) {
     // drizzle's query error lists the statement's parameters, and one of them is the new pepper.
-    throw error instanceof DrizzleQueryError && error.cause ? error.cause : error;
+    // Recognised by shape: the database handle may come from another bundle's copy of drizzle.
+    throw isDrizzleQueryError(error) && error.cause ? error.cause : error;
   }
   deps.cache?.invalidate({ userId: input.userId });
   return { userId: input.userId, rotatedAt, ...counts, pepperFingerprint: pepperFingerprint(pepper) };
+}
+
+function isDrizzleQueryError(error: unknown): error is Error & { query: string; params: unknown[] } {
+  return error instanceof Error && typeof (error as { query?: unknown }).query === "string" && Array.isArray((error as { params?: unknown }).params);
 }

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { MachineError } from "./types";
+import { isMachineError, MachineError } from "./types";
 
 /** What a gateway can say about its key (see gateway/gateway.mjs). */
 export const gatewayCredentialStates = ["valid", "expired", "revoked", "invalid", "unreachable", "checking"] as const;
@@ -141,7 +141,7 @@ export async function waitForGatewayCredential(
       lastSeen = health.credential.state;
       if (health.credential.state !== "checking" && (options.until?.(health.credential) ?? true)) return health;
     } catch (error) {
-      if (!(error instanceof MachineError)) throw error;
+      if (!isMachineError(error)) throw error;
       lastSeen = error.message;
     }
     await new Promise((resolve) => setTimeout(resolve, Math.min(intervalMs, Math.max(0, deadline - Date.now()))));

@@ -1,6 +1,8 @@
 import { getEnv, type Env } from "@/lib/env";
 import { createFlyMachineProvider, type FlyMachineProviderOptions } from "./fly/provider";
+import { logger } from "@/lib/logger";
 import { createLocalMachineProvider, type LocalMachineProviderOptions } from "./local/provider";
+import { DEFAULT_LOCAL_APP } from "./local/service";
 import type { MachineProvider } from "./types";
 
 export * from "./types";
@@ -23,11 +25,14 @@ export {
 
 /** The environment settings that choose and configure a provider (a subset of `Env`). */
 export type MachineProviderSettings = Pick<Env, "MACHINE_PROVIDER"> &
-  Partial<Pick<Env, "FLY_API_TOKEN" | "FLY_API_HOSTNAME" | "FLY_APP_NAME" | "FLY_REGION">>;
+  Partial<Pick<Env, "FLY_API_TOKEN" | "FLY_API_HOSTNAME" | "FLY_APP_NAME" | "FLY_REGION" | "LOCAL_MACHINES_URL" | "LOCAL_MACHINES_TOKEN">>;
 
 /**
- * Builds the provider the settings name: `local` (the default) or `fly`. Throws a plain Error naming
- * the missing setting when `fly` lacks its token or app (lib/env already refuses that combination).
+ * Builds the provider the settings name: `fly`, or `local` (the default). `local` with
+ * `LOCAL_MACHINES_URL` drives the host's machine service (lib/machines/local/service.ts) through the
+ * Fly client, so machines are shared by every replica and outlive each of them; without it, machines
+ * are child processes of this process (one replica only, gone when it exits). Throws a plain Error
+ * naming the missing setting when `fly` lacks its token or app (lib/env already refuses that).
  * Each call makes a new, independent provider; the app should use `getMachineProvider()`.
  */
 export function createMachineProvider(
@@ -43,6 +48,19 @@ export function createMachineProvider(
       ...overrides.fly,
     });
   }
+  if (settings.LOCAL_MACHINES_URL) {
+    const serviceUrl = settings.LOCAL_MACHINES_URL.replace(/\/+$/, "");
+    const client = createFlyMachineProvider({
+      token: settings.LOCAL_MACHINES_TOKEN ?? "",
+      app: DEFAULT_LOCAL_APP,
+      apiHostname: serviceUrl,
+      region: "local",
+      gatewayUrlFor: (machineId) => `${serviceUrl}/gateways/${encodeURIComponent(machineId)}`,
+      ...overrides.fly,
+    });
+    return { ...client, name: "local" };
+  }
+  logger.warn("LOCAL_MACHINES_URL is not set: local machines run inside this process and stop with it (one replica only)");
   return createLocalMachineProvider(overrides.local);
 }
 

@@ -6,6 +6,8 @@
  * Only `lib/machines/` implements this; everything else receives a `MachineProvider` as a parameter.
  */
 
+import { hasErrorBrand } from "@/lib/errors";
+
 /** Every state a machine can report, as Fly names them. */
 export const machineStates = [
   "created",
@@ -152,6 +154,9 @@ export interface MachineProvider {
 
 export type MachineErrorKind = "not_found" | "capacity" | "rate_limited" | "timeout" | "upstream";
 
+// Registry symbol: the same in every bundle, unlike the class (see `hasErrorBrand`).
+const MACHINE_ERROR_BRAND = Symbol.for("fleetdeck.error.MachineError");
+
 /**
  * The only error a provider throws for an expected failure. `status` is the upstream HTTP status when
  * there was one; `retryAfterMs` is set for `rate_limited` when the provider said when to come back.
@@ -161,6 +166,7 @@ export class MachineError extends Error {
   readonly kind: MachineErrorKind;
   readonly status?: number;
   readonly retryAfterMs?: number;
+  readonly [MACHINE_ERROR_BRAND] = true;
 
   constructor(
     kind: MachineErrorKind,
@@ -175,6 +181,10 @@ export class MachineError extends Error {
   }
 }
 
+/**
+ * Whether `error` is a MachineError, whichever bundle's copy of the class made it: the provider is
+ * often created by the scheduler's (instrumentation) bundle and its errors caught in a route's.
+ */
 export function isMachineError(error: unknown): error is MachineError {
-  return error instanceof MachineError;
+  return hasErrorBrand(error, MACHINE_ERROR_BRAND) && typeof (error as { kind?: unknown }).kind === "string";
 }

@@ -7,6 +7,11 @@
  * inspected after it stops (two processes must never open one PGlite directory), so `inspect()`
  * stops the server first in that mode: suites inspect at the end.
  *
+ * Machines: a local machine service (lib/machines/local/service.ts) in the test process, which the
+ * server drives through LOCAL_MACHINES_URL like any replica would; its gateways outlive the server.
+ * `replicaOf` starts a second replica on the first one's database and machine service (PostgreSQL
+ * only: two processes never share a PGlite directory).
+ *
  * The build is made once per vitest run (shared by the suites through a lock) and reused while no
  * source file is newer than it.
  */
@@ -23,6 +28,7 @@ import { createTestDatabase, type TestDatabase } from "@/db/testing";
 import { users, type UserRow } from "@/db/schema";
 import { hashPassword } from "@/lib/auth/password";
 import { decryptApiKey } from "@/lib/keys/encryption";
+import { startMachineService, type MachineService } from "@/lib/machines/local/service";
 
 const ROOT = process.cwd();
 const NEXT_BIN = path.join(ROOT, "node_modules", ".bin", "next");
@@ -44,6 +50,8 @@ const BLANKABLE = [
   "KILO_TOKEN_ENV",
   "FLY_API_TOKEN",
   "FLY_APP_NAME",
+  "LOCAL_MACHINES_URL",
+  "LOCAL_MACHINES_TOKEN",
   "GITHUB_ID",
   "GITHUB_SECRET",
 ];
@@ -75,6 +83,8 @@ export interface ApiServerOptions {
   env?: Record<string, string | undefined>;
   /** A PostgreSQL server of the suite's own to create the database on, instead of TEST_DATABASE_URL. */
   postgresServerUrl?: string;
+  /** Start another replica of this server: same database, secrets and machine service (PostgreSQL only). */
+  replicaOf?: ApiServer;
 }
 
 export interface RecordedResponse {
@@ -99,6 +109,12 @@ export interface ApiServer {
   baseUrl: string;
   /** The server's PostgreSQL database (undefined on PGlite), for suites that need a connection of their own. */
   databaseUrl?: string;
+  /** The machine service the server's local machines run on (shared with its replicas). */
+  machines: MachineService;
+  /** The server's process id (its process group, for a `kill -9` drill). */
+  pid: number;
+  /** Whether the server process is still running. */
+  readonly running: boolean;
   /** The secrets this server was started with (those removed by `env` are absent). */
   secrets: Partial<ServerSecrets>;
   /** Every response the suite received through `request`, for the key-material scan. */
@@ -125,16 +141,22 @@ export function generateSecrets(): ServerSecrets {
   };
 }
 
+const internals = new WeakMap<ApiServer, { secrets: ServerSecrets; databaseEnv: Record<string, string>; postgres?: TestDatabase; machinesToken: string }>();
+
 export async function startApiServer(options: ApiServerOptions = {}): Promise<ApiServer> {
   await ensureNextBuild();
-  const secrets = generateSecrets();
+  const primary = options.replicaOf ? internals.get(options.replicaOf) : undefined;
+  if (options.replicaOf && !primary?.postgres) throw new Error("startApiServer: replicas need TEST_DATABASE_URL (PGlite has one process per directory)");
+  const secrets = primary?.secrets ?? generateSecrets();
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
 
   let postgres: TestDatabase | undefined;
   let pgliteDir: string | undefined;
   let databaseEnv: Record<string, string>;
-  if (options.postgresServerUrl || process.env.TEST_DATABASE_URL) {
+  if (primary) {
+    databaseEnv = primary.databaseEnv;
+  } else if (options.postgresServerUrl || process.env.TEST_DATABASE_URL) {
     postgres = await createTestDatabase("postgres", options.postgresServerUrl ?? process.env.TEST_DATABASE_URL);
     await options.seed?.(postgres.db);
     databaseEnv = { DATABASE_URL: postgres.url!, DATABASE_DRIVER: "postgres" };
@@ -146,6 +168,11 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     await handle.close();
     databaseEnv = { DATABASE_DRIVER: "pglite", PGLITE_DIR: pgliteDir };
   }
+  const machinesToken = primary?.machinesToken ?? randomBytes(24).toString("hex");
+  const output: string[] = [];
+  const machines =
+    options.replicaOf?.machines ??
+    (await startMachineService({ token: machinesToken, supervisor: { onOutput: (line, { machineId }) => output.push(`[machine ${machineId}] ${line}\n`) } }));
 
   // Next loads .env files (a developer's .env.local) for every variable not already set, so each
   // optional one is set explicitly; an empty value reads as unset (lib/env).
@@ -157,6 +184,8 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     NEXTAUTH_URL: baseUrl,
     GATEWAY_CALLBACK_URL: baseUrl,
     MACHINE_PROVIDER: "local",
+    LOCAL_MACHINES_URL: machines.url,
+    LOCAL_MACHINES_TOKEN: machinesToken,
     FLEETDECK_LOG_LEVEL: "info",
     // No background passes: the suites drive refreshes through POST /api/cron/refresh-keys, and the
     // database must change only through the requests they make.
@@ -173,7 +202,6 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   applyOverrides(options.env ?? {});
   const activeSecrets = Object.fromEntries(Object.entries(secrets).filter(([name]) => env[name] === secrets[name as keyof ServerSecrets]));
 
-  const output: string[] = [];
   let child: ChildProcess;
   let running = false;
   let exited: Promise<void>;
@@ -200,6 +228,13 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   const server: ApiServer = {
     baseUrl,
     databaseUrl: postgres?.url,
+    machines,
+    get pid() {
+      return child.pid!;
+    },
+    get running() {
+      return running;
+    },
     secrets: activeSecrets,
     transcript,
     async request(method, pathname, requestOptions = {}) {
@@ -249,7 +284,8 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       return cookieHeader();
     },
     async inspect(work) {
-      if (postgres) return work(postgres.db);
+      const shared = postgres ?? primary?.postgres;
+      if (shared) return work(shared.db);
       await stop();
       const handle = await openDatabase({ pgliteDir: pgliteDir! });
       try {
@@ -266,10 +302,13 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     },
     async close() {
       await stop();
+      // A replica leaves the database and the machines to the server it joined.
+      if (!options.replicaOf) await machines.close();
       await postgres?.close();
       if (pgliteDir) rmSync(path.dirname(pgliteDir), { recursive: true, force: true });
     },
   };
+  internals.set(server, { secrets, databaseEnv, machinesToken, ...(postgres ? { postgres } : {}) });
   return server;
 }
 
@@ -372,7 +411,7 @@ async function waitUntilReady(baseUrl: string, alive: () => boolean, output: () 
   throw new Error(`next start was not ready within 60 s:\n${output()}`);
 }
 
-/** Ends the server's whole process group (next-server and the local machines' gateways). */
+/** Ends the server's whole process group (next-server and anything it started). */
 async function killGroup(child: ChildProcess, exited: Promise<void>): Promise<void> {
   const signal = (name: NodeJS.Signals) => {
     try {

@@ -200,6 +200,23 @@ describe("fly provider against the fake: injected faults", () => {
     expect(updated.version).toBe(fake.machine(machine.id)!.version);
   });
 
+  it("keeps the caller's current_version on that repeat, so a machine another writer moved on refuses it", async () => {
+    const machine = await startedMachine();
+    // Our update is lost (502) and, before we re-read, another writer updates the machine.
+    fake.inject("Machines_update", { type: "status", status: 502 });
+    fake.inject("Machines_show", { type: "delay", ms: 100 });
+    const ours = fly.update(machine.id, { config: configFor("key-2"), currentVersion: machine.version });
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    const theirs = await createFlyMachineProvider({ token: fake.token, app: fake.app, apiHostname: fake.url }).update(machine.id, {
+      config: configFor("key-3"),
+      currentVersion: machine.version,
+    });
+    const refused = await caught(ours);
+    expect(refused.status).toBe(409);
+    expect(fake.requestsTo("Machines_update").slice(1).every((request) => (request.body as { current_version?: string }).current_version === machine.version)).toBe(true);
+    expect(fake.machine(machine.id)).toMatchObject({ version: theirs.version, config: { env: { KILOCODE_API_KEY: "key-3" } } });
+  });
+
   it("after an update applied but answered with a dropped connection, re-reads and does not repeat it", async () => {
     const machine = await startedMachine();
     fake.inject("Machines_update", { type: "drop_after_apply" });

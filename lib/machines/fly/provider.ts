@@ -1,5 +1,6 @@
 import { z } from "zod";
 import {
+  isMachineError,
   MachineError,
   type CreateMachineInput,
   type Machine,
@@ -27,6 +28,8 @@ export interface FlyMachineProviderOptions {
   retry?: Partial<RetryPolicy>;
   /** Port the gateway listens on inside the machine (the gateway's default PORT). Default 8080. */
   gatewayPort?: number;
+  /** Where a machine's gateway is reached. Default: Fly's private network name `{id}.vm.{app}.internal`. */
+  gatewayUrlFor?: (machineId: string) => string;
 }
 
 export type FlyMachineProvider = MachineProvider & { readonly name: "fly"; readonly app: string };
@@ -72,7 +75,7 @@ export function createFlyMachineProvider(options: FlyMachineProviderOptions): Fl
     try {
       return await get(id);
     } catch (error) {
-      if (error instanceof MachineError && error.kind === "not_found") return undefined;
+      if (isMachineError(error) && error.kind === "not_found") return undefined;
       throw error;
     }
   };
@@ -138,8 +141,10 @@ export function createFlyMachineProvider(options: FlyMachineProviderOptions): Fl
           const applied =
             configContains(machine.config, input.config) && (input.skipLaunch || RUNNING_STATES.includes(machine.state));
           if (applied) return { applied: true, value: machine };
-          // A repeat guarded by the version we just read cannot apply on top of a late first attempt.
-          return { applied: false, retry: { body: { ...body, current_version: machine.version } } };
+          // A repeat guarded by a version cannot apply on top of a late first attempt: the caller's
+          // version when it gave one (so a machine another writer moved on refuses it, 409), else
+          // the version we just read.
+          return { applied: false, retry: { body: { ...body, current_version: input.currentVersion ?? machine.version } } };
         },
       });
     },
@@ -195,7 +200,7 @@ export function createFlyMachineProvider(options: FlyMachineProviderOptions): Fl
             what: `wait for machine ${id} ${state}`,
           });
         } catch (error) {
-          if (state === "destroyed" && error instanceof MachineError && error.kind === "not_found") return;
+          if (state === "destroyed" && isMachineError(error) && error.kind === "not_found") return;
           throw error;
         }
         if (result.status === 408) continue; // the server-side wait ran out; ours may not have
@@ -224,12 +229,13 @@ export function createFlyMachineProvider(options: FlyMachineProviderOptions): Fl
         });
       } catch (error) {
         // Already gone is what the caller wanted.
-        if (error instanceof MachineError && error.kind === "not_found") return;
+        if (isMachineError(error) && error.kind === "not_found") return;
         throw error;
       }
     },
 
     gatewayUrl(machine) {
+      if (options.gatewayUrlFor) return options.gatewayUrlFor(machine.id);
       return `http://${machine.id}.vm.${app}.internal:${gatewayPort}`;
     },
 

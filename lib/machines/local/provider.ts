@@ -39,6 +39,8 @@ export interface LocalMachineProvider extends MachineProvider {
   readonly name: "local";
   /** The live process running a machine, if any (tests use it to prove no process is left behind). */
   processOf(id: string): { pid: number; port: number } | undefined;
+  /** Like `waitForState`, for the first of several states; resolves with the one reached (the machine service's wait). */
+  waitForAnyState(id: string, states: readonly WaitableMachineState[], options: WaitForStateOptions): Promise<WaitableMachineState>;
 }
 
 type Desired = "started" | "stopped" | "destroyed";
@@ -100,17 +102,20 @@ function matchesMetadata(machine: { config: MachineConfig }, filter: Record<stri
 }
 
 /**
- * The default provider: every machine is a real child process running the gateway program on a
- * loopback port, with the machine's `config.env` (plus PORT/HOST) as its whole environment.
+ * The local process supervisor: every machine is a real child process running the gateway program
+ * on a loopback port, with the machine's `config.env` (plus PORT/HOST) as its whole environment.
+ * It runs inside the host's machine service (./service.ts), which every replica drives over Fly's
+ * API; without LOCAL_MACHINES_URL the app uses it in-process (one replica only).
  *
  * Mirrors Fly: ids and versions look like Fly's, update mints a new version and restarts unless
- * `skipLaunch`, state changes are asynchronous (wait with `waitForState`), a process that exits on its
- * own is reported `stopped` (exit 0) or `failed`. `started` means the gateway is listening.
+ * `skipLaunch` (refusing a stale `currentVersion` with 409), state changes are asynchronous (wait
+ * with `waitForState`), a process that exits on its own is reported `stopped` (exit 0) or `failed`.
+ * `started` means the gateway is listening.
  *
- * Machines live in this provider instance's memory only: a new instance (an app restart) answers
- * `not_found` for ids it never created, and the lifecycle reconciles. Every process dies with this
- * one: killed on `exit`, and the gateway exits by itself when its IPC channel to us closes (which
- * also covers SIGKILL of the control plane).
+ * Machines live in this supervisor's memory only: a new one (a restart of the process holding it)
+ * answers `not_found` for ids it never created, and the lifecycle reconciles. Every process dies
+ * with the one holding the supervisor: killed on `exit`, and the gateway exits by itself when its
+ * IPC channel to us closes (which also covers SIGKILL).
  */
 export function createLocalMachineProvider(options: LocalMachineProviderOptions = {}): LocalMachineProvider {
   const gatewayPath = options.gatewayPath ?? path.join(process.cwd(), "gateway", "gateway.mjs");
@@ -328,6 +333,53 @@ export function createLocalMachineProvider(options: LocalMachineProviderOptions 
     while (machine.loop) await machine.loop;
   };
 
+  /**
+   * Resolves with the first of `states` the machine is in (at `version`, when given). Fails `not_found`
+   * when it is (or gets) destroyed unless waiting for `destroyed`, `upstream` when it moves to another
+   * version or lands in `failed` while `failed` is not awaited, `timeout` after `timeoutMs`.
+   */
+  const waitForAnyState = (id: string, states: readonly WaitableMachineState[], waitOptions: WaitForStateOptions): Promise<WaitableMachineState> => {
+    const machine = machines.get(id);
+    if (!machine || machine.state === "destroyed") {
+      if (states.includes("destroyed")) return Promise.resolve("destroyed");
+      return Promise.reject(new MachineError("not_found", `machine ${id} not found`, { status: 404 }));
+    }
+    const wanted = states.join(" or ");
+    return new Promise((resolve, reject) => {
+      const finish = (result: WaitableMachineState | MachineError) => {
+        clearTimeout(timer);
+        machine.listeners.delete(check);
+        if (result instanceof MachineError) reject(result);
+        else resolve(result);
+      };
+      const check = () => {
+        if (machine.state === "destroyed" || !machines.has(id)) {
+          return finish(states.includes("destroyed") ? "destroyed" : new MachineError("not_found", `machine ${id} was destroyed`, { status: 404 }));
+        }
+        if (waitOptions.version !== undefined && machine.version !== waitOptions.version) {
+          return finish(
+            new MachineError("upstream", `machine ${id} moved from version ${waitOptions.version} to ${machine.version}`, {
+              status: 400,
+            }),
+          );
+        }
+        const reached = states.find((candidate) => candidate === machine.state);
+        if (reached) return finish(reached);
+        if (machine.state === "failed") {
+          // The gateway's own last words (it never prints its key), kept short.
+          const detail = [machine.lastExit, ...machine.recentOutput.slice(-2)].filter(Boolean).join(" | ").slice(0, 500);
+          return finish(new MachineError("upstream", `machine ${id} failed while waiting for ${wanted}: ${detail}`));
+        }
+      };
+      const timer = setTimeout(
+        () => finish(new MachineError("timeout", `machine ${id} not ${wanted} within ${waitOptions.timeoutMs} ms (state ${machine.state})`)),
+        waitOptions.timeoutMs,
+      );
+      machine.listeners.add(check);
+      check();
+    });
+  };
+
   const provider: LocalMachineProvider = {
     name: "local",
 
@@ -415,45 +467,11 @@ export function createLocalMachineProvider(options: LocalMachineProviderOptions 
       void kick(machine);
     },
 
-    waitForState(id: string, state: WaitableMachineState, waitOptions: WaitForStateOptions): Promise<void> {
-      const machine = machines.get(id);
-      if (!machine || machine.state === "destroyed") {
-        if (state === "destroyed") return Promise.resolve();
-        return Promise.reject(new MachineError("not_found", `machine ${id} not found`, { status: 404 }));
-      }
-      return new Promise((resolve, reject) => {
-        const finish = (error?: MachineError) => {
-          clearTimeout(timer);
-          machine.listeners.delete(check);
-          if (error) reject(error);
-          else resolve();
-        };
-        const check = () => {
-          if (machine.state === "destroyed" || !machines.has(id)) {
-            return state === "destroyed" ? finish() : finish(new MachineError("not_found", `machine ${id} was destroyed`, { status: 404 }));
-          }
-          if (waitOptions.version !== undefined && machine.version !== waitOptions.version) {
-            return finish(
-              new MachineError("upstream", `machine ${id} moved from version ${waitOptions.version} to ${machine.version}`, {
-                status: 400,
-              }),
-            );
-          }
-          if (machine.state === state) return finish();
-          if (machine.state === "failed") {
-            // The gateway's own last words (it never prints its key), kept short.
-            const detail = [machine.lastExit, ...machine.recentOutput.slice(-2)].filter(Boolean).join(" | ").slice(0, 500);
-            return finish(new MachineError("upstream", `machine ${id} failed while waiting for ${state}: ${detail}`));
-          }
-        };
-        const timer = setTimeout(
-          () => finish(new MachineError("timeout", `machine ${id} not ${state} within ${waitOptions.timeoutMs} ms (state ${machine.state})`)),
-          waitOptions.timeoutMs,
-        );
-        machine.listeners.add(check);
-        check();
-      });
+    async waitForState(id: string, state: WaitableMachineState, waitOptions: WaitForStateOptions): Promise<void> {
+      await waitForAnyState(id, [state], waitOptions);
     },
+
+    waitForAnyState,
 
     async destroy(id, destroyOptions = {}) {
       const machine = machines.get(id);

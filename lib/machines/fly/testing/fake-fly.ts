@@ -229,6 +229,18 @@ function compileOperations(specPath: string): Operation[] {
   return operations;
 }
 
+/**
+ * Problems with a response body of `operationId` answered `status`, judged by the committed spec
+ * (empty when it conforms). Lets another implementation of the API (the local machine service)
+ * be held to the same description as this fake.
+ */
+export function flyResponseProblems(operationId: FakeFlyOperation, status: number, body: unknown, specPath = DEFAULT_SPEC): string[] {
+  const operation = operationsOf(specPath).find((candidate) => candidate.operationId === operationId);
+  const validate = operation?.responseValidators.get(status);
+  if (!validate) return [`${operationId} has no documented ${status} response`];
+  return validate(body) ? [] : (validate.errors ?? []).map((error) => `${operationId} ${status}${error.instancePath} ${error.message}`);
+}
+
 /** Coerces a query/path string to the parameter's schema type, then validates it. */
 function parameterProblems(parameter: Operation["parameters"][number], values: string[]): string[] {
   const schema = parameter.schema ?? {};

@@ -1,4 +1,5 @@
 import { expect, test } from "@playwright/test";
+import { expectNoAxeViolations, OPEN_DIALOG } from "./a11y";
 import { e2eUsers } from "./fixtures";
 import { collectConsoleErrors, createRunningInstance, instanceCard, openInstancePage, redeployAndConfirm, revokeAllKeys, uniqueName } from "./dashboard-helpers";
 import { saveScreenshot, signIn } from "./helpers";
@@ -25,6 +26,7 @@ test("create an instance: it starts with a fresh key valid for about 30 days", a
   await expect(dialog.getByText("Give the instance a name")).toBeVisible();
   await dialog.getByLabel("Name").fill(name);
   await saveScreenshot(page, "dashboard-create-dialog");
+  await expectNoAxeViolations(page, "create dialog, name filled in", OPEN_DIALOG);
   await dialog.getByRole("button", { name: "Create and start" }).click();
   await expect(dialog).toBeHidden();
 
@@ -88,6 +90,7 @@ test("revoking all keys shows the instance revoked until a redeploy gives it a f
 
   await revokeAllKeys(page, () => saveScreenshot(page, "account-revoke-confirm"));
   await saveScreenshot(page, "account-revoked");
+  await expectNoAxeViolations(page, "account, keys revoked");
   await page.getByRole("link", { name: "Go to your instances" }).click();
 
   const card = instanceCard(page, name);
@@ -95,6 +98,7 @@ test("revoking all keys shows the instance revoked until a redeploy gives it a f
   const notice = card.getByTestId("revoked-notice");
   await expect(notice).toContainText("Redeploy to get a fresh key");
   await saveScreenshot(page, "dashboard-revoked");
+  await expectNoAxeViolations(page, "dashboard, key revoked");
 
   await redeployAndConfirm(notice, page, name, "Redeploy now");
   await expect(card.getByTestId("key-health")).toHaveText("Key OK", { timeout: 30_000 });
@@ -123,6 +127,7 @@ test("a redeploy with no usable key explains why and leaves the instance running
   await expect(card.getByTestId("last-error")).toContainText("key_unavailable");
   await expect(card.getByTestId("instance-status")).toHaveText("Status: Running");
   await saveScreenshot(page, "dashboard-redeploy-failed");
+  await expectNoAxeViolations(page, "dashboard, redeploy failed");
 
   await openInstancePage(page, name);
   await expect(page.getByTestId("instance-status")).toHaveText("Status: Running");
@@ -148,6 +153,7 @@ test("when minting fails, a redeploy reuses the still-valid stored key and says 
   await expect(progress.locator('li[data-state="reused"]')).toHaveText(/Minting failed: reused stored key/);
   await expect(card.getByTestId("instance-status")).toHaveText("Status: Running");
   await saveScreenshot(page, "dashboard-fallback");
+  await expectNoAxeViolations(page, "dashboard, running on a reused key");
 
   // Once minting works again, a redeploy replaces the reused key with a fresh one.
   await context.clearCookies({ name: MINT_FAULT.name });
@@ -211,4 +217,5 @@ test("on a phone the dashboard and the instance page fit the screen", async ({ p
   await openInstancePage(page, name);
   expect(await overflow()).toBeLessThanOrEqual(0);
   await saveScreenshot(page, "instance-phone");
+  await expectNoAxeViolations(page, "instance page on a phone");
 });

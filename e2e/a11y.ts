@@ -8,7 +8,7 @@
 import AxeBuilder from "@axe-core/playwright";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { expect, type Locator, type Page, type Request } from "@playwright/test";
+import { expect, type Locator, type Page, type Request, type Route } from "@playwright/test";
 import type { Result } from "axe-core";
 
 /** WCAG 2.1 A and AA, plus axe's best practices (landmarks, heading order, unique labels…). */
@@ -54,7 +54,6 @@ function describe(violation: Result): string {
  * screen (after an `expect(...).toBeVisible()` on what makes the state), not mid-transition.
  */
 export async function expectNoAxeViolations(page: Page, context: string, options: AxeAuditOptions = {}): Promise<void> {
-  const started = Date.now();
   // options() replaces what withTags() sets, so it comes first. Only violations are needed in full.
   let builder = new AxeBuilder({ page, axeSource }).options({ resultTypes: ["violations"] }).withTags(AXE_TAGS);
   const disabled = Object.keys(DISABLED_RULES);
@@ -62,7 +61,6 @@ export async function expectNoAxeViolations(page: Page, context: string, options
   if (options.include) builder = builder.include(options.include);
   for (const selector of options.exclude ?? []) builder = builder.exclude(selector);
   const { violations } = await builder.analyze();
-  if (process.env.A11Y_TIMING) console.log(`axe ${context}: ${Date.now() - started} ms`);
   expect(violations.map(describe), `axe violations on ${context}`).toEqual([]);
 }
 
@@ -102,9 +100,10 @@ export async function expectVisibleFocusOnEveryTabStop(page: Page, context: stri
       const style = getComputedStyle(element);
       const before = unfocused.get(element);
       const name = (element.getAttribute("aria-label") ?? element.textContent ?? "").replace(/\s+/g, " ").trim().slice(0, 60);
+      const outline = `${style.outlineStyle} ${style.outlineWidth}`;
       const indicator =
-        style.outlineStyle !== "none" && parseFloat(style.outlineWidth) > 0
-          ? `outline ${style.outlineWidth} ${style.outlineStyle}`
+        style.outlineStyle !== "none" && parseFloat(style.outlineWidth) > 0 && outline !== before?.outline
+          ? `outline ${outline}`
           : before && style.boxShadow !== before.boxShadow
             ? `ring ${style.boxShadow}`
             : before && style.borderColor !== before.borderColor
@@ -118,7 +117,6 @@ export async function expectVisibleFocusOnEveryTabStop(page: Page, context: stri
     if (!stop || stop.wrapped) break;
     stops.push({ label: stop.label, indicator: stop.indicator });
   }
-  if (process.env.A11Y_TIMING) console.log(`tab walk ${context}: ${stops.length} stops: ${stops.map((stop) => `${stop.label} [${stop.indicator}]`).join(" | ")}`);
   expect(stops.length, `${context}: the page has tab stops`).toBeGreaterThan(0);
   expect(
     stops.filter((stop) => !stop.indicator).map((stop) => stop.label),
@@ -172,7 +170,7 @@ export const isServerAction = (request: Request) => request.method() === "POST" 
  */
 export async function holdRequests(page: Page, matches: (request: Request) => boolean) {
   const held: { continue: () => Promise<void>; abort: () => Promise<void> }[] = [];
-  const handler = async (route: Parameters<Parameters<Page["route"]>[1]>[0]) => {
+  const handler = async (route: Route) => {
     if (matches(route.request())) held.push({ continue: () => route.continue(), abort: () => route.abort("connectionreset") });
     else await route.fallback();
   };

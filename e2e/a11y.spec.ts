@@ -5,7 +5,9 @@ import { e2eUsers } from "./fixtures";
 
 // Pages and states the other suites do not reach, audited with axe-core, plus the keyboard: every
 // tab stop shows focus, dialogs and menus keep focus inside and give it back. The other suites
-// audit the states they reach themselves (one `expectNoAxeViolations` line each).
+// audit the states they reach themselves (one `expectNoAxeViolations` line each). Focus trapping is
+// checked once per kind of dialog: the create dialog, the confirmation (one component for every
+// confirm), and the bulk redeploy dialog while it runs.
 
 test("signed out: the sign-in page, its error, and the 404 page", async ({ page }) => {
   await page.goto("/sign-in");
@@ -44,6 +46,12 @@ test("keyboard only: sign in, create an instance, redeploy it, and open its acti
   await tabTo(page, createButton);
   await page.keyboard.press("Enter");
   const createDialog = page.getByRole("dialog", { name: "Create an instance" });
+  await expect(createDialog.getByLabel("Name")).toBeFocused();
+  // Escape closes it and gives focus back to the button that opened it.
+  await page.keyboard.press("Escape");
+  await expect(createDialog).toBeHidden();
+  await expect(createButton).toBeFocused();
+  await page.keyboard.press("Enter");
   await expect(createDialog.getByLabel("Name")).toBeFocused();
   await page.keyboard.press("Enter");
   await expect(createDialog.getByText("Give the instance a name")).toBeVisible();
@@ -123,7 +131,6 @@ test("the user's empty dashboard and the account page, with its confirmation", a
   const confirm = page.getByRole("alertdialog", { name: "Revoke all API keys?" });
   await expect(confirm.getByRole("button", { name: "Cancel" })).toBeFocused();
   await expectNoAxeViolations(page, "account, revoke confirmation", OPEN_DIALOG);
-  await expectFocusTrappedIn(page, confirm);
   await page.keyboard.press("Escape");
   await expect(confirm).toBeHidden();
   await expect(revoke).toBeFocused();
@@ -199,7 +206,6 @@ test("admin: a bulk redeploy from the keyboard, confirmed, in progress, hidden a
   const confirm = page.getByRole("dialog", { name: "Redeploy 1 selected instance?" });
   await expect(confirm).toBeVisible();
   await expectNoAxeViolations(page, "fleet, bulk redeploy confirmation", OPEN_DIALOG);
-  await expectFocusTrappedIn(page, confirm);
 
   const held = await holdRequests(page, (request) => request.method() === "POST" && /\/api\/admin\/instances\/[^/]+\/redeploy$/.test(request.url()));
   await tabTo(page, confirm.getByRole("button", { name: "Redeploy 1 instance" }));
@@ -248,7 +254,6 @@ test("admin: an instance page, its confirmation and an operation in flight", asy
   const confirm = page.getByRole("alertdialog", { name: "Redeploy “fiona-revoked” as an administrator?" });
   await expect(confirm.getByRole("button", { name: "Cancel" })).toBeFocused();
   await expectNoAxeViolations(page, "admin instance page, redeploy confirmation", OPEN_DIALOG);
-  await expectFocusTrappedIn(page, confirm);
 
   // The redeploy is held in flight for the audit, then dropped: it fails without reaching the server.
   const held = await holdRequests(page, isServerAction);

@@ -2,6 +2,7 @@ import { expect, test, type Page } from "@playwright/test";
 import { expectFocusTrappedIn, expectNoAxeViolations, expectVisibleFocusOnEveryTabStop, holdRequests, isServerAction, OPEN_DIALOG, OPEN_SELECT, tabTo } from "./a11y";
 import { uniqueName } from "./dashboard-helpers";
 import { e2eUsers } from "./fixtures";
+import { saveScreenshot } from "./helpers";
 
 // Pages and states the other suites do not reach, audited with axe-core, plus the keyboard: every
 // tab stop shows focus, dialogs and menus keep focus inside and give it back. The other suites
@@ -28,6 +29,8 @@ test("signed out: the sign-in page, its error, and the 404 page", async ({ page 
 });
 
 test("keyboard only: sign in, create an instance, redeploy it, and open its activity", async ({ page }) => {
+  // Many audits and key presses in one flow: more time than one plain test on a busy machine.
+  test.slow();
   const account = e2eUsers.other;
   const name = uniqueName("keyboard");
 
@@ -97,6 +100,7 @@ test("keyboard only: sign in, create an instance, redeploy it, and open its acti
   const progress = card.getByRole("region", { name: "Redeploy progress" });
   await expect(progress.getByRole("status")).toHaveText(/Redeploying/);
   await expectNoAxeViolations(page, "dashboard, redeploy in progress");
+  await saveScreenshot(page, "dashboard-redeploy-in-progress");
   await held.release();
   await expect(progress.getByRole("status")).toHaveText(/Redeployed in \d+\.\d s/, { timeout: 30_000 });
 
@@ -145,6 +149,8 @@ async function signInAsAdmin(page: Page): Promise<void> {
 }
 
 test("admin: the fleet view, its multi-select filter and sort from the keyboard, and a view nothing matches", async ({ page }) => {
+  // Many audits and key presses in one flow: more time than one plain test on a busy machine.
+  test.slow();
   await signInAsAdmin(page);
   await page.goto("/admin");
   await expect(page.getByRole("heading", { level: 1, name: "Fleet" })).toBeVisible();
@@ -169,7 +175,9 @@ test("admin: the fleet view, its multi-select filter and sort from the keyboard,
   await page.keyboard.press("Space");
   await expect(page).toHaveURL(/keyHealth=critical/);
   await expect(critical).toHaveAttribute("aria-checked", "true");
-  await expect(menu).toBeVisible();
+  // The menu stays open with focus where it was, so the next option is one arrow away.
+  await expect(critical).toBeFocused();
+  await saveScreenshot(page, "admin-filter-menu");
   await page.keyboard.press("Escape");
   await expect(menu).toBeHidden();
   await expect(healthFilter).toBeFocused();
@@ -192,6 +200,8 @@ test("admin: the fleet view, its multi-select filter and sort from the keyboard,
 });
 
 test("admin: a bulk redeploy from the keyboard, confirmed, in progress, hidden and finished", async ({ page }) => {
+  // Many audits and key presses in one flow: more time than one plain test on a busy machine.
+  test.slow();
   await signInAsAdmin(page);
   // One instance, chosen and confirmed from the keyboard. Its request is held (the run stays in
   // progress for the audit), then dropped, so the run ends failed and the instance is untouched.

@@ -132,6 +132,7 @@ test("a redeploy with no usable key explains why and leaves the instance running
   await openInstancePage(page, name);
   await expect(page.getByTestId("instance-status")).toHaveText("Status: Running");
   await expect(page.getByRole("list", { name: "Recent activity" }).getByRole("listitem").first()).toContainText("Redeploy failed by you");
+  await expectNoAxeViolations(page, "instance page, after a failed redeploy");
   // The machine was never touched: its gateway still runs the key it had.
   await expect(page.getByTestId("gateway-key-id")).toContainText("matches the deployed key");
 });

@@ -196,7 +196,6 @@ test("admin: the fleet view, its multi-select filter and sort from the keyboard,
   await page.goto(`/admin?ownerSearch=${encodeURIComponent("nobody-at-all.")}`);
   await expect(page.getByTestId("fleet-empty")).toContainText("No instances match this view");
   await expectNoAxeViolations(page, "fleet, nothing matches");
-
 });
 
 test("admin: a bulk redeploy from the keyboard, confirmed, in progress, hidden and finished", async ({ page }) => {

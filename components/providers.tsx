@@ -1,7 +1,7 @@
 "use client";
 
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { useState, useSyncExternalStore, type ReactNode } from "react";
+import { useState, useSyncExternalStore, type CSSProperties, type ReactNode } from "react";
 import { Toaster } from "sonner";
 
 const PHONE_QUERY = "(max-width: 639px)";
@@ -21,6 +21,17 @@ function useIsPhone(): boolean {
   );
 }
 
+/**
+ * Darker text for the coloured toasts: sonner's own light-theme colours fall short of the AA contrast
+ * ratio (4.5:1) on their tinted backgrounds. Its backgrounds and borders stay as they are.
+ */
+const toastTextColours = {
+  "--success-text": "#166534",
+  "--info-text": "#1e40af",
+  "--warning-text": "#92400e",
+  "--error-text": "#991b1b",
+} as CSSProperties;
+
 export function Providers({ children }: { children: ReactNode }) {
   // One client per browser session; created lazily so server renders never share one.
   const [queryClient] = useState(() => new QueryClient({ defaultOptions: { queries: { staleTime: 5_000 } } }));
@@ -28,7 +39,7 @@ export function Providers({ children }: { children: ReactNode }) {
   return (
     <QueryClientProvider client={queryClient}>
       {children}
-      <Toaster richColors position={isPhone ? "top-center" : "bottom-right"} closeButton />
+      <Toaster richColors position={isPhone ? "top-center" : "bottom-right"} closeButton style={toastTextColours} />
     </QueryClientProvider>
   );
 }

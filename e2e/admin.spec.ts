@@ -1,4 +1,5 @@
 import { expect, test } from "@playwright/test";
+import { expectNoAxeViolations, OPEN_DIALOG } from "./a11y";
 import { adminFixtureInstances, adminFixtureOwners } from "./admin-fixtures";
 import { chooseFilter, fleetRow, horizontalOverflow } from "./admin-helpers";
 import { collectConsoleErrors } from "./dashboard-helpers";
@@ -41,6 +42,7 @@ test("the admin sees every user's instances with key expiry, filters to critical
   await expect(page.getByRole("button", { name: /^Key health/ })).toContainText("Critical");
   await expect(critical).toBeVisible();
   await saveScreenshot(page, "admin-fleet-critical");
+  await expectNoAxeViolations(page, "fleet, filtered to critical keys");
 
   await critical.getByRole("link", { name: adminFixtureInstances.critical }).click();
   await expect(page.getByRole("heading", { level: 1, name: adminFixtureInstances.critical })).toBeVisible();
@@ -67,6 +69,7 @@ test("the admin sees every user's instances with key expiry, filters to critical
   await expect(latest).toContainText("Redeployed with a fresh key");
   await expect(latest).toContainText(`by administrator ${admin.name} (${admin.email})`);
   await saveScreenshot(page, "admin-instance-redeployed");
+  await expectNoAxeViolations(page, "admin instance page, redeployed");
 
   // Back to the same filtered view; the instance is healthy now, so it left the critical list.
   await page.getByRole("link", { name: "Fleet", exact: true }).click();
@@ -140,6 +143,7 @@ test("bulk redeploy of selected instances shows live progress and a result per i
     await expect(result).toHaveAttribute("data-status", "done");
   }
   await saveScreenshot(page, "admin-bulk-done");
+  await expectNoAxeViolations(page, "fleet, bulk redeploy finished", OPEN_DIALOG);
   await finished.getByRole("button", { name: "Done" }).click();
   for (const name of adminFixtureInstances.bulk) {
     await expect(fleetRow(page, name).getByTestId("instance-status")).toHaveText("Status: Running");
@@ -177,6 +181,7 @@ test("the fleet view and an instance page fit a phone screen, and work with the 
   await expect(page.getByRole("table")).toBeVisible();
   expect(await horizontalOverflow(page)).toBeLessThanOrEqual(0);
   await saveScreenshot(page, "admin-phone");
+  await expectNoAxeViolations(page, "fleet on a phone");
 
   // Sorting from the keyboard: the column header is a button, and aria-sort follows.
   const header = page.getByRole("columnheader", { name: /Last activity/ });

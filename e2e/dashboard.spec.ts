@@ -1,4 +1,5 @@
 import { expect, test } from "@playwright/test";
+import { expectNoAxeViolations, OPEN_DIALOG } from "./a11y";
 import { e2eUsers } from "./fixtures";
 import { collectConsoleErrors, createRunningInstance, instanceCard, openInstancePage, redeployAndConfirm, revokeAllKeys, uniqueName } from "./dashboard-helpers";
 import { saveScreenshot, signIn } from "./helpers";
@@ -26,6 +27,7 @@ test("create an instance: it starts with a fresh key valid for about 30 days", a
   await expect(dialog.getByText("Give the instance a name")).toBeVisible();
   await dialog.getByLabel("Name").fill(name);
   await saveScreenshot(page, "dashboard-create-dialog");
+  await expectNoAxeViolations(page, "create dialog, name filled in", OPEN_DIALOG);
   await dialog.getByRole("button", { name: "Create and start" }).click();
   await expect(dialog).toBeHidden();
 
@@ -92,6 +94,7 @@ test("revoking all keys re-keys the running instance live: the card shows re-key
   await revokeAllKeys(page, () => saveScreenshot(page, "account-revoke-confirm"));
   await expect(page.getByTestId("rekey-progress")).toContainText(/Re-keying \d+ running instances?… \d+ done/);
   await saveScreenshot(page, "account-rekeying");
+  await expectNoAxeViolations(page, "account, keys revoked, re-keying in progress");
   await page.goto("/dashboard");
 
   const card = instanceCard(page, name);
@@ -99,6 +102,7 @@ test("revoking all keys re-keys the running instance live: the card shows re-key
   await expect(card.getByTestId("rekey-notice")).toContainText("no restart is needed");
   await expect(card.getByTestId("revoked-notice")).toHaveCount(0);
   await saveScreenshot(page, "dashboard-rekeying");
+  await expectNoAxeViolations(page, "dashboard, keys being re-keyed");
 
   await expect(card.getByTestId("key-health")).toHaveText("Key OK", { timeout: 30_000 });
   await expect(card.getByTestId("rekey-notice")).toHaveCount(0);
@@ -131,10 +135,12 @@ test("a redeploy with no usable key explains why and leaves the instance running
   await expect(card.getByTestId("last-error")).toContainText("key_unavailable");
   await expect(card.getByTestId("instance-status")).toHaveText("Status: Running");
   await saveScreenshot(page, "dashboard-redeploy-failed");
+  await expectNoAxeViolations(page, "dashboard, redeploy failed");
 
   await openInstancePage(page, name);
   await expect(page.getByTestId("instance-status")).toHaveText("Status: Running");
   await expect(page.getByRole("list", { name: "Recent activity" }).getByRole("listitem").first()).toContainText("Redeploy failed by you");
+  await expectNoAxeViolations(page, "instance page, after a failed redeploy");
   // The machine was never touched: its gateway still runs the key it had.
   await expect(page.getByTestId("gateway-key-id")).toContainText("matches the deployed key");
 });
@@ -156,6 +162,7 @@ test("when minting fails, a redeploy reuses the still-valid stored key and says 
   await expect(progress.locator('li[data-state="reused"]')).toHaveText(/Minting failed: reused stored key/);
   await expect(card.getByTestId("instance-status")).toHaveText("Status: Running");
   await saveScreenshot(page, "dashboard-fallback");
+  await expectNoAxeViolations(page, "dashboard, running on a reused key");
 
   // Once minting works again, a redeploy replaces the reused key with a fresh one.
   await context.clearCookies({ name: MINT_FAULT.name });
@@ -219,4 +226,5 @@ test("on a phone the dashboard and the instance page fit the screen", async ({ p
   await openInstancePage(page, name);
   expect(await overflow()).toBeLessThanOrEqual(0);
   await saveScreenshot(page, "instance-phone");
+  await expectNoAxeViolations(page, "instance page on a phone");
 });

@@ -115,6 +115,9 @@ export function useBulkRedeploy(onFinished: () => void) {
 
 export type BulkRedeploy = ReturnType<typeof useBulkRedeploy>;
 
+/** The id of the fleet view's "Show progress" button, where focus goes when a running bulk redeploy is hidden. */
+export const SHOW_BULK_PROGRESS_ID = "show-bulk-progress";
+
 const itemLook = {
   queued: { icon: <Clock aria-hidden className="size-4 text-slate-400" />, label: "Waiting" },
   running: { icon: <Loader2 aria-hidden className="size-4 animate-spin text-brand-600" />, label: "Redeploying…" },
@@ -143,6 +146,8 @@ export function progressSentence({ counts, phase, stopping }: Pick<BulkRedeploy,
 export function BulkRedeployDialog({ bulk, open, onOpenChange }: { bulk: BulkRedeploy; open: boolean; onOpenChange: (open: boolean) => void }) {
   const { run, phase, results, counts, stopping } = bulk;
   const exact = useFormatExact();
+  // The dialog has no trigger of its own: remember the button that started the run, to give focus back to it.
+  const startedFrom = useRef<HTMLElement | null>(null);
   if (!run) return null;
   const n = run.targets.length;
   const title =
@@ -164,7 +169,19 @@ export function BulkRedeployDialog({ bulk, open, onOpenChange }: { bulk: BulkRed
         if (!next && phase === "confirm") bulk.clear();
       }}
     >
-      <DialogContent className="sm:max-w-2xl" onInteractOutside={(event) => phase === "running" && event.preventDefault()}>
+      <DialogContent
+        className="sm:max-w-2xl"
+        onInteractOutside={(event) => phase === "running" && event.preventDefault()}
+        onOpenAutoFocus={() => {
+          if (phase === "confirm") startedFrom.current = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+        }}
+        onCloseAutoFocus={(event) => {
+          // Hidden while it runs: focus goes to the button that shows it again; otherwise back to where the run started.
+          event.preventDefault();
+          const showAgain = document.getElementById(SHOW_BULK_PROGRESS_ID);
+          (showAgain ?? (startedFrom.current?.isConnected ? startedFrom.current : null))?.focus();
+        }}
+      >
         <DialogTitle>{title}</DialogTitle>
         {phase === "confirm" ? (
           <>

@@ -184,7 +184,9 @@ function MultiSelect<T extends string>({
       <span id={labelId} className="block text-sm font-medium text-slate-800">
         {label}
       </span>
-      <DropdownMenu>
+      {/* Not modal: the page behind stays readable to screen readers (a modal menu hides it with
+          aria-hidden while leaving it focusable); focus still stays in the open menu. */}
+      <DropdownMenu modal={false}>
         <DropdownMenuTrigger asChild>
           <Button variant="secondary" className="w-48 justify-between font-normal" aria-labelledby={`${labelId} ${labelId}-value`}>
             <span id={`${labelId}-value`} className="truncate">
@@ -202,7 +204,7 @@ function MultiSelect<T extends string>({
             <DropdownMenuCheckboxItem key={option.value} checked={selected.includes(option.value)} onCheckedChange={() => onToggle(option.value)}>
               {option.color ? <span aria-hidden className="size-2.5 shrink-0 rounded-sm" style={{ backgroundColor: option.color }} /> : null}
               <span>{option.label}</span>
-              {option.hint ? <span className="ml-auto pl-3 text-xs text-slate-500">{option.hint}</span> : null}
+              {option.hint ? <span className="ml-auto pl-3 text-xs text-slate-600">{option.hint}</span> : null}
             </DropdownMenuCheckboxItem>
           ))}
           {count ? (

@@ -50,10 +50,15 @@ export function FleetOverview({ overview }: { overview: Overview }) {
                 <li key={status}>
                   <Link
                     href={fleetHref({ status: [status] })}
-                    className={cn(linkClass, "block rounded-md border border-slate-200 px-3 py-2 hover:border-brand-500 hover:bg-brand-50/50", count === 0 && "opacity-60")}
+                    className={cn(
+                      linkClass,
+                      "block rounded-md border px-3 py-2 hover:border-brand-500 hover:bg-brand-50/50",
+                      // Empty statuses are quieter, in colours that keep the AA contrast (fading them with opacity did not).
+                      count === 0 ? "border-slate-100 text-slate-500" : "border-slate-200 text-slate-600",
+                    )}
                   >
-                    <span className="block text-xs text-slate-600">{statusLabel(status)}</span>
-                    <span className="block text-lg font-semibold tabular-nums" data-testid={`status-count-${status}`}>
+                    <span className="block text-xs">{statusLabel(status)}</span>
+                    <span className={cn("block text-lg font-semibold tabular-nums", count > 0 && "text-slate-900")} data-testid={`status-count-${status}`}>
                       {formatCount(count)}
                     </span>
                   </Link>

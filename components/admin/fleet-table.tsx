@@ -80,6 +80,8 @@ export function FleetTable({
   const all = selectable.length > 0 && selectedHere === selectable.length;
   return (
     <div className="relative overflow-x-auto rounded-md border border-slate-200">
+      {/* Loading shows as a bar along the top: dimming the rows would take their text below AA contrast. */}
+      {busy ? <div aria-hidden className="absolute inset-x-0 top-0 z-10 h-0.5 animate-pulse bg-brand-600" /> : null}
       <table className="w-full min-w-[58rem] text-left text-sm" aria-busy={busy || undefined} aria-describedby="fleet-table-summary">
         <thead className="bg-slate-50 text-xs text-slate-600">
           <tr>
@@ -111,7 +113,7 @@ export function FleetTable({
             </SortHeader>
           </tr>
         </thead>
-        <tbody className={cn("divide-y divide-slate-100 bg-white transition-opacity", busy && "opacity-60")}>
+        <tbody className="divide-y divide-slate-100 bg-white">
           {instances.map((instance) => {
             const canSelect = isRedeployable(instance);
             return (

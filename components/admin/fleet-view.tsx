@@ -16,7 +16,7 @@ import { BULK_REDEPLOY_MAX, instanceStatusValues, type FleetQuery, type FleetSor
 import { ServerError } from "@/lib/hooks/use-instances";
 import { keyHealthValues } from "@/lib/instances/schemas";
 import { adminKeys } from "@/lib/query-keys";
-import { BulkRedeployDialog, progressSentence, useBulkRedeploy, type BulkRun } from "./bulk-redeploy";
+import { BulkRedeployDialog, progressSentence, SHOW_BULK_PROGRESS_ID, useBulkRedeploy, type BulkRun } from "./bulk-redeploy";
 import { FleetFilters } from "./fleet-filters";
 import { FleetTable, isRedeployable } from "./fleet-table";
 import { formatCount, healthLook, plural, sortLook } from "./labels";
@@ -153,7 +153,7 @@ export function FleetView({ data }: { data: FleetViewData }) {
             title="Bulk redeploy in progress"
             role="status"
             action={
-              <Button size="sm" variant="secondary" onClick={() => setDialogOpen(true)}>
+              <Button id={SHOW_BULK_PROGRESS_ID} size="sm" variant="secondary" onClick={() => setDialogOpen(true)}>
                 Show progress
               </Button>
             }

@@ -34,6 +34,8 @@ export function Button({ variant = "primary", size = "md", asChild, className, .
         "inline-flex shrink-0 items-center justify-center gap-2 rounded-md font-medium whitespace-nowrap transition-colors",
         "focus-visible:outline-2 focus-visible:outline-offset-2 disabled:pointer-events-none disabled:opacity-50",
         "aria-disabled:cursor-not-allowed aria-disabled:opacity-50",
+        // Faded to half, a dark focus ring still stands out (3:1) on a button that is unavailable for now.
+        "aria-disabled:focus-visible:outline-slate-900",
         "[&_svg]:size-4 [&_svg]:shrink-0",
         variants[variant],
         sizes[size],

@@ -71,6 +71,19 @@ test("the admin sees every user's instances with key expiry, filters to critical
   await saveScreenshot(page, "admin-instance-redeployed");
   await expectNoAxeViolations(page, "admin instance page, redeployed");
 
+  // The admin revokes every key of the owner: the confirmation says how many running instances
+  // are re-keyed, and this one gets a fresh key live, recorded as the admin.
+  const keyBefore = (await page.getByTestId("latest-key-id").textContent()) ?? "";
+  await page.getByRole("button", { name: "Revoke all keys of this user" }).click();
+  const revoke = page.getByRole("alertdialog", { name: `Revoke every API key of ${adminFixtureOwners.fiona.email}?` });
+  await expect(revoke).toContainText(/\d+ running instances? will be re-keyed live, without a restart/);
+  await expect(revoke.getByRole("button", { name: "Cancel" })).toBeFocused();
+  await expectNoAxeViolations(page, "admin instance page, revoke the owner's keys", OPEN_DIALOG);
+  await revoke.getByRole("button", { name: "Revoke all keys" }).click();
+  await expect(page.getByRole("list", { name: "Activity" })).toContainText("Key refreshed", { timeout: 30_000 });
+  await expect(page.getByTestId("latest-key-id")).not.toHaveText(keyBefore);
+  await expect(page.getByRole("main").getByTestId("key-health").first()).toHaveText("Key OK");
+
   // Back to the same filtered view; the instance is healthy now, so it left the critical list.
   await page.getByRole("link", { name: "Fleet", exact: true }).click();
   await expect(page).toHaveURL(/\/admin\?keyHealth=critical$/);

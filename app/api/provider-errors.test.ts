@@ -5,7 +5,7 @@
  * copy of `MachineError`. They must still be recognised — a 502 for a provider failure, a missing
  * machine reconciled and stopped, never a 500.
  */
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { instances, type NewInstanceRow } from "@/db/schema";
@@ -13,6 +13,7 @@ import { expectBody, expectError } from "@/lib/http/testing/expectations";
 import { seedAccount, startApiServer, type ApiServer } from "@/lib/http/testing/api-server";
 import { startFakeFly, type FakeFly } from "@/lib/machines/fly/testing/fake-fly";
 import { instanceSchema, instanceStatusSchema } from "@/lib/openapi/schemas";
+import { signingKeyIdOf } from "@/lib/tokens/key-ring";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -22,10 +23,15 @@ describe("provider errors created in the scheduler's bundle (next start, fly pro
   let internal: string;
   const ids = { bait: randomUUID(), missing: randomUUID(), stopMissing: randomUUID(), noCapacity: randomUUID() };
 
+  // Known up front, so the seeded keys can name it as their signer (kid): keys under the current
+  // secret are not due for a re-key, and the scheduler must not refresh these instances.
+  const signingSecret = randomBytes(32).toString("hex");
+
   beforeAll(async () => {
     fly = await startFakeFly();
     server = await startApiServer({
       env: {
+        NEXTAUTH_SECRET: signingSecret,
         MACHINE_PROVIDER: "fly",
         FLY_API_TOKEN: fly.token,
         FLY_APP_NAME: fly.app,
@@ -46,6 +52,8 @@ describe("provider errors created in the scheduler's bundle (next start, fly pro
           imageTag: "latest",
           keyId: `key-${id}`,
           deployedKeyId: `key-${id}`,
+          keySigningKid: signingKeyIdOf(signingSecret),
+          deployedKeySigningKid: signingKeyIdOf(signingSecret),
           keyExpiresAt: new Date(now + 20 * DAY_MS),
           deployedKeyExpiresAt: new Date(now + 20 * DAY_MS),
           ...values,

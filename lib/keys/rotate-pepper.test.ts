@@ -68,7 +68,7 @@ describe.each(testDrivers())("pepper rotation on %s", (driver) => {
     expect(after!.apiTokenPepper).not.toBe(user.apiTokenPepper);
     expect(after!.apiTokenPepper).toMatch(/^[0-9a-f]{48}$/);
     expect(after!.pepperRotatedAt).toEqual(rotatedAt);
-    expect(result).toEqual({ userId: user.id, rotatedAt, revokedKeyCount: 2, pepperFingerprint: pepperFingerprint(after!.apiTokenPepper) });
+    expect(result).toEqual({ userId: user.id, rotatedAt, revokedKeyCount: 2, runningInstanceCount: 0, pepperFingerprint: pepperFingerprint(after!.apiTokenPepper) });
     expect((await instanceRow(instance.id)).keyRevokedAt).toEqual(rotatedAt);
     expect((await instanceRow(second!.id)).keyRevokedAt).toEqual(rotatedAt);
     expect((await instanceRow(bystander.instance.id)).keyRevokedAt).toBeNull();

@@ -234,7 +234,7 @@ describe("admin routes (next start)", () => {
 
   it("counts live instances per key-health bucket", async () => {
     const counts = expectBody(await server.request("GET", "/api/admin/key-health", { cookie: adminCookie }), keyHealthSummarySchema);
-    expect(counts.buckets).toEqual({ ok: 4, expiring: 1, critical: 1, expired: 1, revoked: 2, unknown: 2, undeployed: 1 });
+    expect(counts.buckets).toEqual({ ok: 4, previous_signing_key: 0, expiring: 1, critical: 1, expired: 1, revoked: 2, unknown: 2, undeployed: 1 });
     expect(counts.total).toBe(live().length);
   });
 

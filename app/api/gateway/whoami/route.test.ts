@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getDatabaseHandle, type DatabaseHandle } from "@/db";
 import { createTestDatabase, testDrivers, type TestDatabase } from "@/db/testing";
 import { resetEnvForTests } from "@/lib/env";
-import { mintApiKey, type MintedApiKey } from "@/lib/keys/mint";
+import type { MintedApiKey } from "@/lib/keys/mint";
 import { rotatePepper } from "@/lib/keys/rotate-pepper";
 import { peekKeyStateCache } from "@/lib/keys/runtime";
-import { seedUserWithInstance, TEST_SECRET } from "@/lib/keys/test-fixtures";
+import { mintStoredKey, seedUserWithInstance, TEST_SECRET } from "@/lib/keys/test-fixtures";
 import { signKiloToken } from "@/lib/tokens/kilo-token";
 
 type RouteHandler = (request: Request, context: { params: Promise<Record<string, string>> }) => Promise<Response>;
@@ -72,7 +72,7 @@ describe.each(testDrivers().filter((driver) => driver !== "neon"))("GET /api/gat
     ({ GET } = (await import("./route")) as unknown as { GET: RouteHandler });
     handle = await getDatabaseHandle();
     const { user, instance } = await seedUserWithInstance(handle.db);
-    key = await mintApiKey({ userId: user.id, instanceId: instance.id }, { db: handle.db, secret: TEST_SECRET });
+    key = await mintStoredKey(handle.db, { userId: user.id, instanceId: instance.id });
   });
 
   afterAll(async () => {
@@ -125,7 +125,7 @@ describe.each(testDrivers().filter((driver) => driver !== "neon"))("GET /api/gat
     expect(result.body).toMatchObject({ error: { code: "token_revoked" } });
     expectNoKeyIn(result, key.token);
 
-    const fresh = await mintApiKey({ userId: key.userId, instanceId: key.instanceId }, { db: handle.db, secret: TEST_SECRET });
+    const fresh = await mintStoredKey(handle.db, { userId: key.userId, instanceId: key.instanceId });
     expect((await call(GET, `Bearer ${fresh.token}`)).body).toMatchObject({ keyId: fresh.keyId });
   });
 
@@ -146,7 +146,7 @@ describe.each(testDrivers().filter((driver) => driver !== "neon"))("GET /api/gat
   // Last: it closes the process database.
   it("a database that is gone answers without showing the key (503 database_unavailable for a server's lost pool, a logged 500 for PGlite)", async () => {
     const { user, instance } = await seedUserWithInstance(handle.db);
-    const unseen = await mintApiKey({ userId: user.id, instanceId: instance.id }, { db: handle.db, secret: TEST_SECRET });
+    const unseen = await mintStoredKey(handle.db, { userId: user.id, instanceId: instance.id });
     await handle.close();
     const result = await call(GET, `Bearer ${unseen.token}`);
     if (driver === "pglite") {

@@ -72,12 +72,47 @@ export const envSchema = z
         message: "DATABASE_URL is required in production (set DATABASE_DRIVER=pglite to run on the embedded database deliberately)",
       });
     }
+    if (env.NODE_ENV === "production") checkProductionEnv(env, ctx);
     if (Boolean(env.GITHUB_ID) !== Boolean(env.GITHUB_SECRET)) {
       ctx.addIssue({ code: "custom", path: ["GITHUB_SECRET"], message: "GITHUB_ID and GITHUB_SECRET must be set together" });
     }
   });
 
 export type Env = z.infer<typeof envSchema>;
+
+const PRODUCTION_SECRETS = ["NEXTAUTH_SECRET", "INTERNAL_API_SECRET", "CRON_SECRET", "KEY_ENCRYPTION_KEY", "GATEWAY_TOKEN_SECRET"] as const;
+
+/** localhost, 127.0.0.0/8 and ::1: the only hosts where plain http cannot be sniffed on a network. */
+export function isLoopbackUrl(url: string): boolean {
+  const host = new URL(url).hostname.replace(/^\[|\]$/g, "");
+  return host === "localhost" || host.endsWith(".localhost") || host === "::1" || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+type ProductionChecked = Partial<Record<(typeof PRODUCTION_SECRETS)[number] | "NEXTAUTH_URL" | "GATEWAY_CALLBACK_URL" | "FLEETDECK_E2E_FAULTS", string>>;
+
+/**
+ * What a production deployment must get right: https for the session cookie (`Secure`) and for
+ * the keys instances send on every whoami call, every secret set and each one different (a
+ * shared secret would let one leak unlock every door), and the e2e fault switch only on loopback.
+ */
+function checkProductionEnv(env: ProductionChecked, ctx: z.RefinementCtx): void {
+  const issue = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], message });
+  if (!env.NEXTAUTH_URL) issue("NEXTAUTH_URL", "NEXTAUTH_URL is required in production (the app's public https:// URL)");
+  for (const name of ["NEXTAUTH_URL", "GATEWAY_CALLBACK_URL"] as const) {
+    const url = env[name];
+    if (url && !url.startsWith("https:") && !isLoopbackUrl(url)) issue(name, `${name} must be https:// in production (loopback addresses excepted)`);
+  }
+  const seen = new Map<string, string>();
+  for (const name of PRODUCTION_SECRETS) {
+    const value = env[name];
+    if (!value) issue(name, `${name} is required in production`);
+    else if (seen.has(value)) issue(name, `${name} must differ from ${seen.get(value)}: every secret needs its own value`);
+    else seen.set(value, name);
+  }
+  if (env.FLEETDECK_E2E_FAULTS === "1" && !(env.NEXTAUTH_URL && isLoopbackUrl(env.NEXTAUTH_URL))) {
+    issue("FLEETDECK_E2E_FAULTS", "FLEETDECK_E2E_FAULTS is for the e2e suite only: refused in production unless NEXTAUTH_URL is a loopback address");
+  }
+}
 
 export class EnvError extends Error {
   constructor(readonly problems: string[]) {

@@ -6,6 +6,7 @@ export const errorStatus = {
   token_revoked: 401,
   token_invalid: 401,
   forbidden: 403,
+  csrf_rejected: 403,
   not_found: 404,
   method_not_allowed: 405,
   conflict: 409,

@@ -4,6 +4,7 @@ import { assertSigningSecret } from "@/lib/keys/signing-secret";
 import { AppError } from "@/lib/errors";
 import { getEnv, type Env } from "@/lib/env";
 import type { SessionUser } from "@/lib/users/users";
+import { originOf, rejectCrossSiteRequest } from "./csrf";
 import { errorResponse, toErrorResponse } from "./errors";
 
 type RouteParams = Record<string, string | string[] | undefined>;
@@ -39,18 +40,23 @@ export function withErrorHandling(handler: Handler<object>): RouteHandler {
   };
 }
 
-/** Signed-in users; the user is read from the database on every request. */
+/**
+ * Signed-in users; the user is read from the database on every request. State-changing methods
+ * must also be same-origin JSON (`403 csrf_rejected`, lib/http/csrf.ts) before the session is read.
+ */
 export function withUser(handler: Handler<{ user: SessionUser }>, options: RouteOptions = {}): RouteHandler {
   return withErrorHandling(async (args) => {
     if (options.mints) requireSigningSecret();
+    rejectCrossSiteRequest(args.request, originOf(getEnv().NEXTAUTH_URL));
     return handler({ ...args, user: await requireUser() });
   });
 }
 
-/** Signed-in admins (role from the database row): 401 anonymous, 403 non-admin. */
+/** Signed-in admins (role from the database row): 401 anonymous, 403 non-admin; CSRF as withUser. */
 export function withAdmin(handler: Handler<{ user: SessionUser }>, options: RouteOptions = {}): RouteHandler {
   return withErrorHandling(async (args) => {
     if (options.mints) requireSigningSecret();
+    rejectCrossSiteRequest(args.request, originOf(getEnv().NEXTAUTH_URL));
     return handler({ ...args, user: await requireAdmin() });
   });
 }

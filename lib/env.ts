@@ -6,6 +6,12 @@ const optionalString = z
   .transform((value) => (value === "" ? undefined : value))
   .optional();
 
+/** `a, b,c` → ["a", "b", "c"] (lower-cased); unset or empty → []. */
+const commaList = z
+  .string()
+  .optional()
+  .transform((value) => (value ?? "").split(",").map((item) => item.trim().toLowerCase()).filter(Boolean));
+
 const secret = (name: string) =>
   optionalString.refine((value) => value === undefined || value.length >= 32, {
     message: `${name} must be at least 32 characters (generate one with \`openssl rand -hex 32\`)`,
@@ -58,6 +64,13 @@ export const envSchema = z
     FLEETDECK_E2E_FAULTS: z.enum(["0", "1"]).optional(),
     GITHUB_ID: optionalString,
     GITHUB_SECRET: optionalString,
+    /** Hardening (README "Limits and abuse"): client address, quotas, rate limit, sign-up, retention. */
+    TRUSTED_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
+    MAX_INSTANCES_PER_USER: z.coerce.number().int().min(0).max(10_000).default(5),
+    OPERATION_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).max(10_000).default(20),
+    GITHUB_ALLOWED_ORGS: commaList,
+    SIGNUP_ALLOWED_EMAIL_DOMAINS: commaList,
+    EVENT_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(365),
   })
   .superRefine((env, ctx) => {
     if (env.MACHINE_PROVIDER === "fly") {

@@ -12,6 +12,7 @@ export const errorStatus = {
   conflict: 409,
   operation_in_progress: 409,
   invalid_state: 409,
+  quota_exceeded: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   validation_failed: 422,

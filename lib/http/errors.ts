@@ -23,7 +23,10 @@ export function errorResponse(
  * field errors, anything else → a logged 500 whose body says nothing about the cause.
  */
 export function toErrorResponse(error: unknown): Response {
-  if (error instanceof AppError) return errorResponse(error.code, error.message);
+  if (error instanceof AppError) {
+    const retryAfter = error.details?.retryAfterSeconds;
+    return errorResponse(error.code, error.message, typeof retryAfter === "number" ? { headers: { "retry-after": String(retryAfter) } } : {});
+  }
   if (error instanceof ZodError) {
     return errorResponse("validation_failed", describeZodError(error), { fields: fieldErrors(error) });
   }

@@ -6,6 +6,7 @@ import { getKeyStateCache } from "@/lib/keys/runtime";
 import { getMachineProvider, whoamiUrlFor } from "@/lib/machines";
 import type { MachineProvider } from "@/lib/machines/types";
 import { AppError } from "@/lib/errors";
+import type { UserLimits } from "@/lib/limits/rate-limit";
 
 export interface LifecycleTimeouts {
   /** Budget of the key mint (DESIGN: 5 s). */
@@ -48,6 +49,8 @@ export interface LifecycleDeps {
   reconcileIntervalMs: number;
   /** How often each gateway re-checks its key with whoami (so a revocation shows on /health). */
   gatewayKeyCheckIntervalMs: number;
+  /** Instance quota and per-user operation rate limit (lib/limits); unset, neither applies. */
+  limits?: UserLimits;
 }
 
 /** The process-wide dependencies, from the environment. */
@@ -73,5 +76,6 @@ export async function getLifecycleDeps(): Promise<LifecycleDeps> {
     timeouts: DEFAULT_TIMEOUTS,
     reconcileIntervalMs: 10_000,
     gatewayKeyCheckIntervalMs: 60_000,
+    limits: { maxInstancesPerUser: env.MAX_INSTANCES_PER_USER, operationsPerMinute: env.OPERATION_RATE_LIMIT_PER_MINUTE },
   };
 }

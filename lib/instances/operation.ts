@@ -1,6 +1,7 @@
 import type { InstanceRow, InstanceStatus, KeySource, NewInstanceRow } from "@/db/schema";
 import { recordInstanceEvent, type Actor } from "@/lib/audit/events";
 import { AppError, isAppError } from "@/lib/errors";
+import { consumeUserOperation } from "@/lib/limits/rate-limit";
 import { logger } from "@/lib/logger";
 import { isMachineError, type MachineError } from "@/lib/machines/types";
 import type { LifecycleDeps } from "./deps";
@@ -58,6 +59,8 @@ export async function runOperation(
   options: { claimedLease?: Lease } = {},
 ): Promise<InstanceRow> {
   const started = performance.now();
+  // A signed-in user's create/start/stop/redeploy calls are rate limited (429 before the lease).
+  await consumeUserOperation(deps.db, deps.limits, input.actor, deps.now());
   const lease =
     options.claimedLease ??
     (await acquireLease(deps.db, {

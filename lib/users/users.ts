@@ -1,6 +1,7 @@
 import { eq, sql } from "drizzle-orm";
 import type { Database } from "@/db";
 import { users, type UserRow } from "@/db/schema";
+import { recordInstanceEvent, type Actor } from "@/lib/audit/events";
 import { hashPassword } from "@/lib/auth/password";
 import { emailSchema, passwordSchema, type UserRole } from "./schemas";
 
@@ -36,13 +37,15 @@ export async function getUserByGithubId(db: Database, githubId: string): Promise
  * issued under, and each request compares it with the row (lib/auth/session.ts). Safe to repeat.
  * False when there is no such user.
  */
-export async function endAllSessions(db: Database, userId: string): Promise<boolean> {
+export async function endAllSessions(db: Database, userId: string, actor: Actor): Promise<boolean> {
   const rows = await db
     .update(users)
     .set({ sessionVersion: sql`${users.sessionVersion} + 1`, updatedAt: new Date() })
     .where(eq(users.id, userId))
     .returning({ id: users.id });
-  return rows.length === 1;
+  if (rows.length === 0) return false;
+  await recordInstanceEvent(db, { instanceId: null, userId, actor, action: "sign_out_everywhere", outcome: "success" });
+  return true;
 }
 
 export interface UpsertUserInput {

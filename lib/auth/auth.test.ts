@@ -1,7 +1,8 @@
 import { randomBytes, scryptSync } from "node:crypto";
+import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Database } from "@/db";
-import { users } from "@/db/schema";
+import { signInAttempts, users } from "@/db/schema";
 import { createTestDatabase, testDrivers, type TestDatabase } from "@/db/testing";
 import { PEER_ADDRESS_HEADER, clientAddress } from "@/lib/http/peer-address";
 import { authorizeCredentials, TOO_MANY_ATTEMPTS } from "./options";
@@ -105,38 +106,48 @@ describe.each(testDrivers())("credentials sign-in on %s", (driver) => {
     expect(await countSignInFailures(database.db, throttleKeys(email, ip).pair)).toBe(checked);
   });
 
+  async function blockedUntilOf(key: string): Promise<number> {
+    const [row] = await database.db.select().from(signInAttempts).where(eq(signInAttempts.key, key));
+    return row?.blockedUntil?.getTime() ?? 0;
+  }
+
   it("delays progressively, closes the pair at its maximum, and opens again when the window passes", async () => {
     const email = "hopper@example.com";
     const ip = "198.51.100.88";
+    const { pair } = throttleKeys(email, ip);
     const start = Date.now();
     let now = start;
-    const waits: number[] = [];
+    const delays: number[] = [];
     for (let failure = 1; failure <= THROTTLE_LIMITS.pair.max; failure++) {
-      // Find the earliest moment the next attempt is accepted, at a 250 ms resolution.
-      const before = now;
-      while (!(await reserveSignInAttempt(database.db, email, ip, new Date(now)))) now += 250;
-      waits.push(now - before);
+      expect(await reserveSignInAttempt(database.db, email, ip, new Date(now)), `failure ${failure}`).toBeDefined();
+      const until = await blockedUntilOf(pair);
+      delays.push(until ? until - now : 0);
+      if (!until) continue;
+      // Refused until the delay is over, to the millisecond; accepted from then on.
+      expect(await reserveSignInAttempt(database.db, email, ip, new Date(until - 1))).toBeUndefined();
+      now = until;
     }
-    expect(waits.slice(0, THROTTLE_LIMITS.pair.free + 1).every((wait) => wait === 0)).toBe(true);
-    const delayed = waits.slice(THROTTLE_LIMITS.pair.free + 1);
-    expect(delayed[0]).toBe(1_000);
-    for (let index = 1; index < delayed.length; index++) expect(delayed[index]).toBe(delayed[index - 1]! * 2);
+    const { free } = THROTTLE_LIMITS.pair;
+    expect(delays.slice(0, free)).toEqual(Array(free).fill(0));
+    expect(delays.slice(free)).toEqual(delays.slice(free).map((_, index) => 1_000 * 2 ** index));
     // At the maximum the pair stays closed however long one waits within the window…
     expect(await reserveSignInAttempt(database.db, email, ip, new Date(start + SIGN_IN_WINDOW_MS - 1_000))).toBeUndefined();
     // …but another IP is untouched, and a new window starts afresh.
     expect(await reserveSignInAttempt(database.db, email, "198.51.100.89", new Date(now))).toBeDefined();
     expect(await reserveSignInAttempt(database.db, email, ip, new Date(start + SIGN_IN_WINDOW_MS + 60_000))).toBeDefined();
-    expect(await countSignInFailures(database.db, throttleKeys(email, ip).pair)).toBe(1);
+    expect(await countSignInFailures(database.db, pair)).toBe(1);
   });
 
   it("throttles an IP that guesses many emails, and only that IP", async () => {
     const ip = "203.0.113.7";
-    let now = Date.now();
-    for (let attempt = 0; attempt < THROTTLE_LIMITS.ip.max; attempt++) {
-      while (!(await reserveSignInAttempt(database.db, `guess${attempt}@example.com`, ip, new Date(now)))) now += 60_000;
+    const now = new Date();
+    for (let attempt = 0; attempt <= THROTTLE_LIMITS.ip.free; attempt++) {
+      expect(await reserveSignInAttempt(database.db, `guess${attempt}@example.com`, ip, now)).toBeDefined();
     }
-    expect(await reserveSignInAttempt(database.db, "fresh@example.com", ip, new Date(now + 1_000))).toBeUndefined();
-    expect(await reserveSignInAttempt(database.db, "fresh@example.com", "203.0.113.8", new Date(now))).toBeDefined();
+    // Past its free failures the IP waits, whichever email it tries next; other addresses do not.
+    expect(await reserveSignInAttempt(database.db, "fresh@example.com", ip, now)).toBeUndefined();
+    expect(await blockedUntilOf(throttleKeys("", ip).ip)).toBe(now.getTime() + 1_000);
+    expect(await reserveSignInAttempt(database.db, "fresh@example.com", "203.0.113.8", now)).toBeDefined();
   });
 });
 

@@ -19,7 +19,7 @@ const pgliteDir = path.join(dir, "pglite");
 const env = {
   PATH: process.env.PATH,
   HOME: process.env.HOME,
-  NODE_ENV: "development",
+  NODE_ENV: "development" as const,
   PGLITE_DIR: pgliteDir,
   DATABASE_DRIVER: "pglite",
   NEXTAUTH_SECRET: randomBytes(32).toString("hex"),

@@ -5,6 +5,7 @@ set -euo pipefail
 export NEXT_DIST_DIR="${NEXT_DIST_DIR:-.next-bench}"
 npm run --silent bench:tokens -- --build
 npm run --silent bench:lifecycle
+npm run --silent bench:sign-in
 if [ -n "${TEST_DATABASE_URL:-}" ]; then
   npm run --silent bench:admin
 else

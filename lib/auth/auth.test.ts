@@ -2,9 +2,10 @@ import { randomBytes, scryptSync } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Database } from "@/db";
-import { signInAttempts, users } from "@/db/schema";
+import { instanceEvents, signInAttempts, users } from "@/db/schema";
 import { createTestDatabase, testDrivers, type TestDatabase } from "@/db/testing";
 import { PEER_ADDRESS_HEADER, clientAddress } from "@/lib/http/peer-address";
+import { endAllSessions, upsertUser } from "@/lib/users/users";
 import { authorizeCredentials, TOO_MANY_ATTEMPTS } from "./options";
 import { HASH_QUEUE_LIMIT, hashPassword, isPasswordHashingBusy, verifyPassword } from "./password";
 import { SIGN_IN_WINDOW_MS, THROTTLE_LIMITS, countSignInFailures, reserveSignInAttempt, throttleKeys } from "./throttle";
@@ -148,6 +149,28 @@ describe.each(testDrivers())("credentials sign-in on %s", (driver) => {
     expect(await reserveSignInAttempt(database.db, "fresh@example.com", ip, now)).toBeUndefined();
     expect(await blockedUntilOf(throttleKeys("", ip).ip)).toBe(now.getTime() + 1_000);
     expect(await reserveSignInAttempt(database.db, "fresh@example.com", "203.0.113.8", now)).toBeDefined();
+  });
+});
+
+describe.each(testDrivers())("session versions on %s", (driver) => {
+  it("a password change and Sign out everywhere move the version on; a name change does not", async () => {
+    const database = await createTestDatabase(driver);
+    try {
+      const { user } = await upsertUser(database.db, { email: "versions@example.com", password: "first-password-1" });
+      expect(user.sessionVersion).toBe(0);
+      const renamed = await upsertUser(database.db, { email: "versions@example.com", name: "Renamed" });
+      expect(renamed.user.sessionVersion).toBe(0);
+      const changed = await upsertUser(database.db, { email: "versions@example.com", password: "second-password-2" });
+      expect(changed.user.sessionVersion).toBe(1);
+      expect(await endAllSessions(database.db, user.id, { type: "admin", id: null })).toBe(true);
+      const [row] = await database.db.select().from(users).where(eq(users.id, user.id));
+      expect(row!.sessionVersion).toBe(2);
+      const events = await database.db.select().from(instanceEvents).where(eq(instanceEvents.userId, user.id));
+      expect(events.map((event) => event.action)).toEqual(["sign_out_everywhere"]);
+      expect(await endAllSessions(database.db, crypto.randomUUID(), { type: "admin", id: null })).toBe(false);
+    } finally {
+      await database.close();
+    }
   });
 });
 

@@ -42,13 +42,15 @@ export function withErrorHandling(handler: Handler<object>): RouteHandler {
 
 /**
  * Signed-in users; the user is read from the database on every request. State-changing methods
- * must also be same-origin JSON (`403 csrf_rejected`, lib/http/csrf.ts) before the session is read.
+ * must also be same-origin JSON (`403 csrf_rejected`, lib/http/csrf.ts), checked right after the
+ * session and before the handler runs, so a cross-site request never reaches any work.
  */
 export function withUser(handler: Handler<{ user: SessionUser }>, options: RouteOptions = {}): RouteHandler {
   return withErrorHandling(async (args) => {
     if (options.mints) requireSigningSecret();
+    const user = await requireUser();
     rejectCrossSiteRequest(args.request, originOf(getEnv().NEXTAUTH_URL));
-    return handler({ ...args, user: await requireUser() });
+    return handler({ ...args, user });
   });
 }
 
@@ -56,8 +58,9 @@ export function withUser(handler: Handler<{ user: SessionUser }>, options: Route
 export function withAdmin(handler: Handler<{ user: SessionUser }>, options: RouteOptions = {}): RouteHandler {
   return withErrorHandling(async (args) => {
     if (options.mints) requireSigningSecret();
+    const user = await requireAdmin();
     rejectCrossSiteRequest(args.request, originOf(getEnv().NEXTAUTH_URL));
-    return handler({ ...args, user: await requireAdmin() });
+    return handler({ ...args, user });
   });
 }
 

@@ -3,6 +3,12 @@
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { useState, useSyncExternalStore, type CSSProperties, type ReactNode } from "react";
 import { Toaster } from "sonner";
+import { z } from "zod";
+
+// zod compiles object schemas with `new Function` when it can, and probes for that by trying it:
+// under the pages' CSP (no 'unsafe-eval') the probe is a reported violation. Interpreted parsing
+// is plenty fast for forms.
+z.config({ jitless: true });
 
 const PHONE_QUERY = "(max-width: 639px)";
 

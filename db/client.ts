@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { chmodSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import type { SQL } from "drizzle-orm";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
@@ -136,8 +136,12 @@ async function openPglite(dataDir: string): Promise<DatabaseHandle> {
   const { PGlite } = await import("@electric-sql/pglite");
   const { drizzle } = await import("drizzle-orm/pglite");
   const inMemory = dataDir.startsWith("memory://");
-  // PGlite does not create parent directories itself.
-  if (!inMemory) mkdirSync(path.dirname(dataDir), { recursive: true });
+  // PGlite does not create parent directories itself. The database holds password hashes and
+  // encrypted keys: the directory is this user's only (`.data/` of an older version is tightened).
+  if (!inMemory) {
+    mkdirSync(path.dirname(dataDir), { recursive: true, mode: 0o700 });
+    if (path.dirname(dataDir) === path.dirname(DEFAULT_PGLITE_DIR)) chmodSync(path.dirname(dataDir), 0o700);
+  }
   const client = new PGlite(inMemory ? undefined : dataDir);
   await client.waitReady;
   const db = drizzle({ client, schema }) as unknown as Database;

@@ -42,7 +42,7 @@ test("a user signs in, sees the shell without Admin, and gets 404 on /admin", as
 
   await page.goto("/account");
   await expect(page.getByText(e2eUsers.user.email, { exact: true }).last()).toBeVisible();
-  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByRole("button", { name: "Sign out", exact: true }).click();
   await expect(page).toHaveURL(/\/sign-in/);
 });
 

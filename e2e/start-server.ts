@@ -47,6 +47,9 @@ async function main() {
     GATEWAY_TOKEN_SECRET: randomBytes(32).toString("hex"),
     // Lets e2e/dashboard.spec.ts make the key mint fail for one browser (app/(app)/instances/e2e-faults.ts).
     FLEETDECK_E2E_FAULTS: "1",
+    // Each test creates its own instances as the same user, faster than any person would.
+    MAX_INSTANCES_PER_USER: "1000",
+    OPERATION_RATE_LIMIT_PER_MINUTE: "10000",
   };
   const next = spawn(path.join("node_modules", ".bin", "next"), ["start", "-H", "127.0.0.1", "-p", String(E2E_PORT)], {
     stdio: "inherit",

@@ -33,7 +33,54 @@ describe("parseEnv", () => {
 
   it("requires a database URL in production unless PGlite is chosen deliberately", () => {
     expect(() => parseEnv({ NODE_ENV: "production" })).toThrow(/DATABASE_URL is required in production/);
-    expect(parseEnv({ NODE_ENV: "production", DATABASE_DRIVER: "pglite" }).DATABASE_DRIVER).toBe("pglite");
+    const complete = {
+      NODE_ENV: "production",
+      NEXTAUTH_URL: "https://fleet.example.com",
+      ...Object.fromEntries(["NEXTAUTH_SECRET", "INTERNAL_API_SECRET", "CRON_SECRET", "KEY_ENCRYPTION_KEY", "GATEWAY_TOKEN_SECRET"].map((name, index) => [name, String(index).repeat(64)])),
+    };
+    expect(parseEnv({ ...complete, DATABASE_DRIVER: "pglite" }).DATABASE_DRIVER).toBe("pglite");
+  });
+});
+
+describe("parseEnv in production", () => {
+  const secrets = () => ({
+    NEXTAUTH_SECRET: "a".repeat(64),
+    INTERNAL_API_SECRET: "b".repeat(64),
+    CRON_SECRET: "c".repeat(64),
+    KEY_ENCRYPTION_KEY: "d".repeat(64),
+    GATEWAY_TOKEN_SECRET: "e".repeat(64),
+  });
+  const production = (extra: Record<string, string>) =>
+    ({ NODE_ENV: "production", DATABASE_URL: "postgres://db/fleetdeck", NEXTAUTH_URL: "https://fleet.example.com", ...secrets(), ...extra });
+  const problemsOf = (source: Record<string, string>) => {
+    try {
+      parseEnv(source);
+      return [];
+    } catch (error) {
+      return (error as EnvError).problems;
+    }
+  };
+
+  it("accepts a complete https deployment, and http only on loopback", () => {
+    expect(problemsOf(production({}))).toEqual([]);
+    expect(problemsOf(production({ NEXTAUTH_URL: "http://127.0.0.1:3000", GATEWAY_CALLBACK_URL: "http://localhost:3000", FLEETDECK_E2E_FAULTS: "1" }))).toEqual([]);
+    expect(problemsOf(production({ NEXTAUTH_URL: "http://[::1]:3000" }))).toEqual([]);
+  });
+
+  it("refuses http URLs, missing or repeated secrets, and the e2e fault switch off loopback", () => {
+    const problems = problemsOf({
+      ...production({ NEXTAUTH_URL: "http://fleet.example.com", GATEWAY_CALLBACK_URL: "http://10.0.0.5:3000", FLEETDECK_E2E_FAULTS: "1" }),
+      CRON_SECRET: "a".repeat(64),
+      GATEWAY_TOKEN_SECRET: "",
+    }).join("\n");
+    expect(problems).toMatch(/NEXTAUTH_URL: .*https/);
+    expect(problems).toMatch(/GATEWAY_CALLBACK_URL: .*https/);
+    expect(problems).toMatch(/CRON_SECRET: .*differ from NEXTAUTH_SECRET/);
+    expect(problems).toMatch(/GATEWAY_TOKEN_SECRET: .*required in production/);
+    expect(problems).toMatch(/FLEETDECK_E2E_FAULTS: .*loopback/);
+    expect(problems).not.toContain("a".repeat(64));
+    expect(problemsOf({ ...production({}), NEXTAUTH_URL: "" }).join("\n")).toMatch(/NEXTAUTH_URL is required in production/);
+    expect(problemsOf(production({ NEXTAUTH_URL: "http://127.0.0.1.example.com" })).join("\n")).toMatch(/NEXTAUTH_URL: .*https/);
   });
 
   it("reads NEXTAUTH_SECRET_PREVIOUS as a comma-separated list of verify-only secrets", () => {

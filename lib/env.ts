@@ -7,6 +7,12 @@ const optionalString = z
   .transform((value) => (value === "" ? undefined : value))
   .optional();
 
+/** `a, b,c` → ["a", "b", "c"] (lower-cased); unset or empty → []. */
+const commaList = z
+  .string()
+  .optional()
+  .transform((value) => (value ?? "").split(",").map((item) => item.trim().toLowerCase()).filter(Boolean));
+
 const secret = (name: string) =>
   optionalString.refine((value) => value === undefined || value.length >= 32, {
     message: `${name} must be at least 32 characters (generate one with \`openssl rand -hex 32\`)`,
@@ -84,6 +90,13 @@ export const envSchema = z
     FLEETDECK_E2E_FAULTS: z.enum(["0", "1"]).optional(),
     GITHUB_ID: optionalString,
     GITHUB_SECRET: optionalString,
+    /** Hardening (README "Limits and abuse"): client address, quotas, rate limit, sign-up, retention. */
+    TRUSTED_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
+    MAX_INSTANCES_PER_USER: z.coerce.number().int().min(0).max(10_000).default(5),
+    OPERATION_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).max(10_000).default(20),
+    GITHUB_ALLOWED_ORGS: commaList,
+    SIGNUP_ALLOWED_EMAIL_DOMAINS: commaList,
+    EVENT_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(365),
   })
   .superRefine((env, ctx) => {
     if (env.MACHINE_PROVIDER === "fly") {
@@ -107,12 +120,54 @@ export const envSchema = z
     if (env.NEXTAUTH_SECRET && env.NEXTAUTH_SECRET_PREVIOUS.includes(env.NEXTAUTH_SECRET)) {
       ctx.addIssue({ code: "custom", path: ["NEXTAUTH_SECRET_PREVIOUS"], message: "NEXTAUTH_SECRET_PREVIOUS must not contain NEXTAUTH_SECRET itself" });
     }
+    if (env.NODE_ENV === "production") checkProductionEnv(env, ctx);
     if (Boolean(env.GITHUB_ID) !== Boolean(env.GITHUB_SECRET)) {
       ctx.addIssue({ code: "custom", path: ["GITHUB_SECRET"], message: "GITHUB_ID and GITHUB_SECRET must be set together" });
     }
   });
 
 export type Env = z.infer<typeof envSchema>;
+
+const PRODUCTION_SECRETS = ["NEXTAUTH_SECRET", "INTERNAL_API_SECRET", "CRON_SECRET", "KEY_ENCRYPTION_KEY", "GATEWAY_TOKEN_SECRET"] as const;
+
+/** localhost, 127.0.0.0/8 and ::1: the only hosts where plain http cannot be sniffed on a network. */
+export function isLoopbackUrl(url: string): boolean {
+  const host = new URL(url).hostname.replace(/^\[|\]$/g, "");
+  return host === "localhost" || host.endsWith(".localhost") || host === "::1" || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+type ProductionChecked = Partial<Record<(typeof PRODUCTION_SECRETS)[number] | "NEXTAUTH_URL" | "GATEWAY_CALLBACK_URL" | "FLEETDECK_E2E_FAULTS", string>> type ProductionChecked = Partial<Record<(typeof PRODUCTION_SECRETS)[number] | "NEXTAUTH_URL" | "GATEWAY_CALLBACK_URL" | "FLEETDECK_E2E_FAULTS", string>>; {
+  NEXTAUTH_SECRET_PREVIOUS: readonly string[];
+};
+
+/**
+ * What a production deployment must get right: https for the session cookie (`Secure`) and for
+ * the keys instances send on every whoami call, every secret set and each one different (a
+ * shared secret would let one leak unlock every door), and the e2e fault switch only on loopback.
+ */
+function checkProductionEnv(env: ProductionChecked, ctx: z.RefinementCtx): void {
+  const issue = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], message });
+  if (!env.NEXTAUTH_URL) issue("NEXTAUTH_URL", "NEXTAUTH_URL is required in production (the app's public https:// URL)");
+  for (const name of ["NEXTAUTH_URL", "GATEWAY_CALLBACK_URL"] as const) {
+    const url = env[name];
+    if (url && !url.startsWith("https:") && !isLoopbackUrl(url)) issue(name, `${name} must be https:// in production (loopback addresses excepted)`);
+  }
+  const seen = new Map<string, string>();
+  for (const name of PRODUCTION_SECRETS) {
+    const value = env[name];
+    if (!value) issue(name, `${name} is required in production`);
+    else if (seen.has(value)) issue(name, `${name} must differ from ${seen.get(value)}: every secret needs its own value`);
+    else seen.set(value, name);
+  }
+  // A verify-only secret must not double as another secret either (it still opens sessions and keys).
+  for (const previous of env.NEXTAUTH_SECRET_PREVIOUS) {
+    const clash = seen.get(previous);
+    if (clash && clash !== "NEXTAUTH_SECRET") issue("NEXTAUTH_SECRET_PREVIOUS", `NEXTAUTH_SECRET_PREVIOUS must not reuse ${clash}: every secret needs its own value`);
+  }
+  if (env.FLEETDECK_E2E_FAULTS === "1" && !(env.NEXTAUTH_URL && isLoopbackUrl(env.NEXTAUTH_URL))) {
+    issue("FLEETDECK_E2E_FAULTS", "FLEETDECK_E2E_FAULTS is for the e2e suite only: refused in production unless NEXTAUTH_URL is a loopback address");
+  }
+}
 
 export class EnvError extends Error {
   constructor(readonly problems: string[]) {

@@ -5,7 +5,7 @@
  */
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { appendFileSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, chmodSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { openDatabase } from "@/db/client";
 import { applyMigrations } from "@/db/migrate";
@@ -35,7 +35,9 @@ function ensureLocalSecrets(): void {
   const missing = Object.entries(generated).filter(([name]) => !has(name));
   if (missing.length === 0) return;
   const header = current ? "" : "# Written by `npm run dev` for the embedded defaults. Not for production.\n";
-  appendFileSync(ENV_FILE, header + missing.map(([name, value]) => `${name}=${value}\n`).join(""));
+  // Secrets: readable by this user only (an existing file written 0644 by an older version is tightened too).
+  appendFileSync(ENV_FILE, header + missing.map(([name, value]) => `${name}=${value}\n`).join(""), { mode: 0o600 });
+  chmodSync(ENV_FILE, 0o600);
   console.log(`Wrote ${missing.map(([name]) => name).join(", ")} to ${ENV_FILE}.`);
 }
 
@@ -46,7 +48,7 @@ async function prepareEmbeddedDatabase(): Promise<void> {
     await applyMigrations(handle);
     const seeded = await seedDemoUsersIfEmpty(handle.db);
     if (seeded) {
-      mkdirSync(path.dirname(CREDENTIALS_FILE), { recursive: true });
+      mkdirSync(path.dirname(CREDENTIALS_FILE), { recursive: true, mode: 0o700 });
       writeFileSync(CREDENTIALS_FILE, `${JSON.stringify(seeded, null, 2)}\n`, { mode: 0o600 });
     }
     if (existsSync(CREDENTIALS_FILE)) {

@@ -28,7 +28,7 @@ const CONCURRENCY = 8;
 const proxyGuardsPaths = readFileSync("proxy.ts", "utf8").includes("rejectMalformedApiPath");
 
 type Auth = "user" | "admin" | "internal" | "cron" | "instance" | "public";
-type BodyKind = "none" | "empty" | "provision" | "cron";
+type BodyKind = "none" | "empty" | "provision" | "cron" | "auth";
 
 interface RouteSpec {
   method: string;
@@ -65,6 +65,12 @@ const ROUTES: RouteSpec[] = [
   { method: "POST", path: "/api/cron/refresh-keys", auth: "cron", body: "cron", mutates: true, shaped: true },
   { method: "GET", path: "/api/gateway/whoami", auth: "instance", body: "none", mutates: false, shaped: false },
   { method: "GET", path: "/api/openapi.json", auth: "public", body: "none", mutates: false, shaped: true },
+  // next-auth's endpoints: bodies are checked before next-auth sees them (no 5xx); its own answers are redirects.
+  { method: "POST", path: "/api/auth/callback/credentials", auth: "public", body: "auth", mutates: false, shaped: false },
+  { method: "POST", path: "/api/auth/signin/credentials", auth: "public", body: "auth", mutates: false, shaped: false },
+  { method: "POST", path: "/api/auth/signout", auth: "public", body: "auth", mutates: false, shaped: false },
+  { method: "GET", path: "/api/auth/session", auth: "public", body: "none", mutates: false, query: true, shaped: false },
+  { method: "GET", path: "/api/auth/providers", auth: "public", body: "none", mutates: false, shaped: false },
 ];
 
 const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"];
@@ -149,8 +155,12 @@ describe("fuzz: malformed requests across every route (next start)", () => {
       ...(route.body === "provision" ? ["header", "header"] : []),
       ...(route.query ? ["query", "query"] : []),
       ...(!route.mutates ? ["noise"] : []),
+      // A cross-site page's request to a session route: the right cookie, but not same-origin JSON.
+      ...(route.mutates && (route.auth === "user" || route.auth === "admin") ? ["csrf", "csrf"] : []),
     ].filter((fault) => !(route.auth === "public" && fault === "auth"));
     const fault = random.pick(faults);
+    // A well-formed owner-sort cursor whose value holds a NUL byte (Postgres would refuse it: a 500).
+    const ownerCursor = Buffer.from(JSON.stringify({ sort: "owner", order: "asc", value: "a\u0000", id: aliceInstance.id })).toString("base64url");
     const options: RequestOptions = { headers: {} };
     let method = route.method;
 
@@ -204,6 +214,8 @@ describe("fuzz: malformed requests across every route (next start)", () => {
           "../../etc/passwd",
           "<script>alert(1)</script>",
           "\u0000",
+          "a\u0001b",
+          "\u001f\u007f",
           "😀".repeat(10),
           "ѕсаm-іd",
           "x".repeat(1 + Math.floor(random.next() * 2000)),
@@ -221,8 +233,8 @@ describe("fuzz: malformed requests across every route (next start)", () => {
       path += random.pick(suffixes);
     }
     if (fault === "query") {
-      const names = ["keyHealth", "status", "owner", "sort", "order", "limit", "cursor", "before", random.junk(5)];
-      const values = ["", "-1", "0", "101", "1e9", "NaN", "ok,,", "running;drop", "' or 1=1", "%00", random.junk(30), "x".repeat(700), "eyJub3QiOiJhIGN1cnNvciJ9"];
+      const names = ["keyHealth", "status", "owner", "ownerSearch", "sort", "order", "limit", "cursor", "before", "callbackUrl", random.junk(5)];
+      const values = ["", "-1", "0", "101", "1e9", "NaN", "ok,,", "running;drop", "' or 1=1", "%00", "\u0000", "a\u0001b", "ok\n", "\u007f", random.junk(30), "x".repeat(700), "eyJub3QiOiJhIGN1cnNvciJ9", ownerCursor];
       const pairs = Array.from({ length: 1 + Math.floor(random.next() * 4) }, () => `${random.pick(names)}=${encodeURIComponent(random.pick(values))}`);
       path += `?${pairs.join("&")}`;
     }
@@ -239,8 +251,9 @@ describe("fuzz: malformed requests across every route (next start)", () => {
       if (kind === "wrongType") {
         const wrongBodies: Record<BodyKind, unknown[]> = {
           empty: [[], "str", 0, null, true, { force: true }],
-          provision: [{}, { userId: 1 }, { userId: null }, { userId: [bob.row.id] }, { userId: randomUUID() }, { userId: bob.row.id, name: 1 }, { userId: bob.row.id, region: {} }, { userId: bob.row.id, imageTag: "a b" }, [], "x", 0, null],
+          provision: [{}, { userId: 1 }, { userId: null }, { userId: bob.row.id, name: "nul\u0000" }, { userId: bob.row.id, region: "ia\u0007d" }, { userId: [bob.row.id] }, { userId: randomUUID() }, { userId: bob.row.id, name: 1 }, { userId: bob.row.id, region: {} }, { userId: bob.row.id, imageTag: "a b" }, [], "x", 0, null],
           cron: [{ limit: "5" }, { limit: -1 }, { limit: 0 }, { limit: 1e9 }, { limit: 2.5 }, { limit: null }, [], "x", 7, null],
+          auth: [[], "x", 7, null, [{ email: 1 }], { email: ["a"], password: { $ne: 1 } }, { csrfToken: "x", email: "a\u0000@b.c", password: "p" }],
           none: [[]],
         };
         options.body = JSON.stringify(random.pick(wrongBodies[route.body]));
@@ -258,12 +271,27 @@ describe("fuzz: malformed requests across every route (next start)", () => {
         options.body = Array.from({ length: 64 }, () => String.fromCharCode(Math.floor(random.next() * 256))).join("");
         options.headers!["content-type"] = "application/json";
       }
+    } else if (route.body === "auth") {
+      options.body = new URLSearchParams({ csrfToken: random.junk(20), email: random.pick([alice.email, "x@y.z", random.junk(12)]), password: random.junk(12), json: "true" }).toString();
+      options.headers!["content-type"] = "application/x-www-form-urlencoded";
     } else if (route.body === "provision") {
       options.body = { userId: bob.row.id, name: "fuzzed" };
     } else if (route.body === "cron") {
       if (random.chance(0.5)) options.body = { limit: 5 };
     } else if (route.body === "empty" && random.chance(0.5)) {
       options.body = {};
+    }
+
+    if (fault === "csrf") {
+      const crossSite = random.pick([
+        { "content-type": "text/plain", origin: "http://sibling.example" },
+        { "content-type": "application/x-www-form-urlencoded", origin: "null" },
+        { "content-type": "multipart/form-data; boundary=x", "sec-fetch-site": "same-site" },
+        { "content-type": "application/json", origin: "http://evil.example", "sec-fetch-site": "cross-site" },
+        { "content-type": "text/plain", "sec-fetch-site": "same-origin" },
+      ]);
+      Object.assign(options.headers!, crossSite);
+      if (options.body === undefined) options.body = random.pick(["{}", "a=1", ""]);
     }
 
     if (fault === "header") {

@@ -17,7 +17,9 @@ describe("server without NEXTAUTH_SECRET (next start)", () => {
 
   beforeAll(async () => {
     server = await startApiServer({
-      env: { NEXTAUTH_SECRET: undefined },
+      // A production deployment refuses to start without every secret (lib/env); this runtime
+      // guard is what protects any other deployment that runs without one.
+      env: { NEXTAUTH_SECRET: undefined, NODE_ENV: "test" },
       seed: async (db) => {
         owner = await seedAccount(db, { email: "owner@misconfigured.test" });
         await seedAccount(db, { email: "admin@misconfigured.test", role: "admin" });

@@ -1,5 +1,5 @@
 import { bigserial, index, integer, jsonb, pgEnum, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
-import { instances, keySource } from "./instances";
+import { keySource } from "./instances";
 
 export const actorType = pgEnum("actor_type", ["user", "admin", "internal", "scheduler", "system"]);
 
@@ -13,7 +13,11 @@ export const instanceEvents = pgTable(
   "instance_events",
   {
     id: bigserial("id", { mode: "number" }).primaryKey(),
-    instanceId: uuid("instance_id").references(() => instances.id, { onDelete: "cascade" }),
+    /**
+     * The instance the event concerns. No foreign key: the audit log outlives the instance row and
+     * its owner (deleting either leaves the events; the retention pass prunes them by age).
+     */
+    instanceId: uuid("instance_id"),
     /**
      * The user the event concerns (the owner), also set for account-level events such as rotation.
      * Deliberately no foreign key: writing an event must not need a lock on `users`, which may be
@@ -36,6 +40,8 @@ export const instanceEvents = pgTable(
   (table) => [
     index("instance_events_instance_idx").on(table.instanceId, table.id),
     index("instance_events_user_idx").on(table.userId, table.id),
+    // The retention pass deletes by age.
+    index("instance_events_created_at_idx").on(table.createdAt),
   ],
 );
 

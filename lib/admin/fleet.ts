@@ -5,6 +5,7 @@ import { queryRows, type Database } from "@/db";
 import { instances, users, type InstanceStatus } from "@/db/schema";
 import { getEnv } from "@/lib/env";
 import { AppError } from "@/lib/errors";
+import { hasControlCharacters } from "@/lib/validation/text";
 import { toInstanceDto, toInstanceEventDto, type InstanceDto, type InstanceEventDto } from "@/lib/instances/dto";
 import { CRITICAL_WITHIN_MS, EXPIRING_WITHIN_MS } from "@/lib/instances/key-health";
 import { listInstanceEvents } from "@/lib/instances/queries";
@@ -237,7 +238,8 @@ const sorts: Record<FleetSort, SortSpec> = {
     nullable: false,
     cursorValue: sql<string | null>`${users.email}`,
     fromCursor: (value) => sql`${value}::text`,
-    valueSchema: z.string().min(1).max(320),
+    // A NUL byte would make Postgres itself fail the `::text` cast (a 500), so it never gets there.
+    valueSchema: z.string().min(1).max(320).refine((value) => !hasControlCharacters(value)),
     boundOnColumn: true,
   },
 };

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { keyHealthValues } from "@/lib/instances/schemas";
+import { hasControlCharacters, NO_CONTROL_CHARACTERS } from "@/lib/validation/text";
 
 export const fleetSortValues = ["deployedKeyExpiresAt", "keyExpiresAt", "lastActivityAt", "status", "owner"] as const;
 export type FleetSort = (typeof fleetSortValues)[number];
@@ -43,6 +44,7 @@ export const fleetQuerySchema = z.strictObject({
     .toLowerCase()
     .min(1)
     .max(OWNER_SEARCH_MAX_LENGTH)
+    .refine((value) => !hasControlCharacters(value), NO_CONTROL_CHARACTERS)
     .optional()
     .meta({ description: "Only the instances of users whose email address starts with this text (case-insensitive)." }),
   sort: z
@@ -54,6 +56,7 @@ export const fleetQuerySchema = z.strictObject({
   cursor: z
     .string()
     .max(512)
+    .refine((value) => !hasControlCharacters(value), NO_CONTROL_CHARACTERS)
     .optional()
     .meta({ description: "`nextCursor` of the previous page; use it with the same sort and order." }),
 });

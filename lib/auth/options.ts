@@ -5,10 +5,12 @@ import { getDb, type Database } from "@/db";
 import { getEnv, keyRingFromEnv } from "@/lib/env";
 import { logger } from "@/lib/logger";
 import { signInSchema } from "@/lib/users/schemas";
-import { getUserByEmail, upsertUser } from "@/lib/users/users";
-import { verifyAgainstDummy, verifyPassword } from "./password";
+import { getUserByEmail, getUserByGithubId } from "@/lib/users/users";
+import { clientAddress } from "@/lib/http/peer-address";
+import { decideGithubSignIn } from "./github";
+import { isPasswordHashingBusy, verifyAgainstDummy, verifyPassword } from "./password";
 import { decodeSessionToken, SESSION_MAX_AGE_SECONDS } from "./session-token";
-import { clearSignInFailures, isSignInThrottled, recordSignInFailure } from "./throttle";
+import { reserveSignInAttempt } from "./throttle";
 
 /** Shown for unknown email and wrong password alike, so the form never reveals who has an account. */
 export const INVALID_CREDENTIALS = "CredentialsSignin";
@@ -16,42 +18,42 @@ export const TOO_MANY_ATTEMPTS = "TooManyAttempts";
 
 type RequestHeaders = Record<string, string | string[] | undefined> | undefined;
 
-/**
- * The client address as our load balancer saw it: the LAST X-Forwarded-For entry, the one the
- * proxy in front of us appended. Earlier entries are whatever the client sent, so trusting them
- * would let an attacker pick a fresh "IP" for every guess.
- */
-export function clientIp(headers: RequestHeaders): string | undefined {
-  const forwarded = headers?.["x-forwarded-for"];
-  const last = (Array.isArray(forwarded) ? forwarded.at(-1) : forwarded)?.split(",").at(-1)?.trim();
-  const realIp = headers?.["x-real-ip"];
-  return last || (Array.isArray(realIp) ? realIp[0] : realIp) || undefined;
+/** The client address of a sign-in (lib/http/peer-address.ts, `TRUSTED_PROXY_HOPS`). */
+export function clientIp(headers: RequestHeaders, trustedHops = getEnv().TRUSTED_PROXY_HOPS): string | undefined {
+  return clientAddress(headers, trustedHops);
 }
 
 /**
  * Checks email and password. Unknown email and wrong password cost the same time and give the
- * same error; failures are throttled per email and per IP across replicas.
+ * same error. Each attempt takes a throttle slot per (email, IP) and per IP before the hash runs
+ * (lib/auth/throttle.ts), and gives it back when the password is right; when the process is
+ * already checking too many passwords the attempt is refused without hashing.
  */
 export async function authorizeCredentials(
   db: Database,
   raw: Record<string, string> | undefined,
   headers: RequestHeaders,
-): Promise<{ id: string; email: string; name: string | null } | null> {
+): Promise<{ id: string; email: string; name: string | null; sessionVersion: number } | null> {
   const parsed = signInSchema.safeParse(raw ?? {});
   if (!parsed.success) return null;
   const { email, password } = parsed.data;
-  const ip = clientIp(headers);
-  if (await isSignInThrottled(db, email, ip)) throw new Error(TOO_MANY_ATTEMPTS);
+  const reservation = await reserveSignInAttempt(db, email, clientIp(headers));
+  if (!reservation) throw new Error(TOO_MANY_ATTEMPTS);
 
   const user = await getUserByEmail(db, email);
-  const valid = user?.passwordHash ? await verifyPassword(password, user.passwordHash) : await verifyAgainstDummy(password);
+  let valid: boolean;
+  try {
+    valid = user?.passwordHash ? await verifyPassword(password, user.passwordHash) : await verifyAgainstDummy(password);
+  } catch (error) {
+    if (isPasswordHashingBusy(error)) throw new Error(TOO_MANY_ATTEMPTS);
+    throw error;
+  }
   if (!user || !valid) {
-    await recordSignInFailure(db, email, ip);
     logger.info("sign-in failed", { reason: "invalid_credentials" });
     return null;
   }
-  await clearSignInFailures(db, email);
-  return { id: user.id, email: user.email, name: user.name };
+  await reservation.release();
+  return { id: user.id, email: user.email, name: user.name, sessionVersion: user.sessionVersion };
 }
 
 export function buildAuthOptions(): NextAuthOptions {
@@ -76,26 +78,38 @@ export function buildAuthOptions(): NextAuthOptions {
         authorize: async (credentials, request) => authorizeCredentials(await getDb(), credentials, request.headers),
       }),
       ...(env.GITHUB_ID && env.GITHUB_SECRET
-        ? [GitHubProvider({ clientId: env.GITHUB_ID, clientSecret: env.GITHUB_SECRET })]
+        ? [
+            GitHubProvider({
+              clientId: env.GITHUB_ID,
+              clientSecret: env.GITHUB_SECRET,
+              // read:org only when sign-up depends on organisation membership.
+              authorization: { params: { scope: `read:user user:email${env.GITHUB_ALLOWED_ORGS.length ? " read:org" : ""}` } },
+            }),
+          ]
         : []),
     ],
     callbacks: {
       async signIn({ account, user }) {
         if (account?.provider !== "github") return true;
-        // Never attach a GitHub login to an existing password or admin account just because the
-        // email matches: that would hand the account to whoever controls that GitHub email.
-        if (!user.email) return false;
-        const existing = await getUserByEmail(await getDb(), user.email);
-        return !existing || (existing.passwordHash === null && existing.role === "user");
+        // Bound to the GitHub account id and a verified email, never to an email alone (lib/auth/github.ts).
+        const decision = await decideGithubSignIn(
+          await getDb(),
+          { githubId: account.providerAccountId, accessToken: account.access_token, name: user.name },
+          env,
+        );
+        if (!decision.allowed) logger.info("github sign-in refused", { reason: decision.reason });
+        return decision.allowed;
       },
       async jwt({ token, user, account }) {
         if (account?.provider === "github") {
-          // OAuth users get a row of their own (no password); the token carries our id, not GitHub's.
-          if (!token.email) return token;
-          const { user: row } = await upsertUser(await getDb(), { email: token.email, name: token.name ?? undefined });
+          // The token carries our id (of the row linked to this GitHub account), not GitHub's.
+          const row = await getUserByGithubId(await getDb(), account.providerAccountId);
+          if (!row) return token;
           token.sub = row.id;
+          token.sv = row.sessionVersion;
         } else if (user) {
           token.sub = user.id;
+          token.sv = (user as { sessionVersion?: number }).sessionVersion;
         }
         // The role is deliberately not stored in the token: it is read from the database per request.
         return token;

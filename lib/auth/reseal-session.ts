@@ -1,8 +1,6 @@
 import type { NextRequest, NextResponse } from "next/server";
 import { getEnv, keyRingFromEnv } from "@/lib/env";
-import { decodeSessionToken, encodeSessionToken, SESSION_MAX_AGE_SECONDS } from "./session-token";
-
-const SESSION_COOKIES = ["__Secure-next-auth.session-token", "next-auth.session-token"];
+import { decodeSessionToken, encodeSessionToken, SESSION_MAX_AGE_SECONDS, sessionCookieName } from "./session-token";
 
 /**
  * During a NEXTAUTH_SECRET rotation: when the request's session cookie was sealed under a previous
@@ -13,18 +11,17 @@ const SESSION_COOKIES = ["__Secure-next-auth.session-token", "next-auth.session-
 export async function resealSessionCookie(request: NextRequest, response: NextResponse): Promise<void> {
   const ring = keyRingFromEnv(getEnv());
   if (!ring || ring.previous.length === 0) return;
-  for (const name of SESSION_COOKIES) {
-    const raw = request.cookies.get(name)?.value;
-    if (!raw) continue;
-    const session = await decodeSessionToken(raw, ring);
-    if (session?.sealedWith !== "previous") return;
-    response.cookies.set(name, await encodeSessionToken(session.payload, ring), {
-      httpOnly: true,
-      sameSite: "lax",
-      path: "/",
-      secure: name.startsWith("__Secure-"),
-      maxAge: SESSION_MAX_AGE_SECONDS,
-    });
-    return;
-  }
+  const name = sessionCookieName();
+  const raw = request.cookies.get(name)?.value;
+  if (!raw) return;
+  const session = await decodeSessionToken(raw, ring);
+  if (session?.sealedWith !== "previous") return;
+  // The payload is kept whole (its session version `sv` included), only sealed anew.
+  response.cookies.set(name, await encodeSessionToken(session.payload, ring), {
+    httpOnly: true,
+    sameSite: "lax",
+    path: "/",
+    secure: name.startsWith("__Secure-"),
+    maxAge: SESSION_MAX_AGE_SECONDS,
+  });
 }

@@ -1,4 +1,5 @@
 import { decode, encode, type JWT } from "next-auth/jwt";
+import { getEnv } from "@/lib/env";
 import type { KeyRing } from "@/lib/tokens/key-ring";
 
 /** How long a session lives (next-auth's session.maxAge); a re-issued cookie gets the same. */
@@ -26,4 +27,13 @@ export async function decodeSessionToken(token: string, ring: KeyRing): Promise<
 /** Seals a session payload under the ring's current secret, for the rest of a fresh session lifetime. */
 export function encodeSessionToken(payload: JWT, ring: KeyRing): Promise<string> {
   return encode({ token: payload, secret: ring.current, maxAge: SESSION_MAX_AGE_SECONDS });
+}
+
+/**
+ * The one cookie name next-auth issues on this deployment: `__Secure-` (with `Secure`) when
+ * NEXTAUTH_URL is https. The other name is never read, so a cookie planted without `Secure`
+ * (over http, or by a sibling subdomain) cannot stand in for a session on an https deployment.
+ */
+export function sessionCookieName(): string {
+  return getEnv().NEXTAUTH_URL?.startsWith("https://") ? "__Secure-next-auth.session-token" : "next-auth.session-token";
 }

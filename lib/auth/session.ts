@@ -4,31 +4,34 @@ import { getDb } from "@/db";
 import { AppError } from "@/lib/errors";
 import { getUserById, toSessionUser, type SessionUser } from "@/lib/users/users";
 import { getEnv, keyRingFromEnv } from "@/lib/env";
-import { decodeSessionToken } from "./session-token";
+import { decodeSessionToken, sessionCookieName } from "./session-token";
+
+export { sessionCookieName };
 
 /**
  * The signed-in user, read fresh from the database (so a changed role or a deleted account takes
  * effect at once), or undefined when there is no valid session.
  */
 export async function getSessionUser(): Promise<SessionUser | undefined> {
-  const id = await readSessionUserId();
+  const session = await readSessionUserId();
+  const id = session?.id;
   if (!id || !/^[0-9a-f-]{36}$/i.test(id)) return undefined;
   const row = await getUserById(await getDb(), id);
-  return row ? toSessionUser(row) : undefined;
+  // A password change or "Sign out everywhere" bumps the version: every older session is over.
+  return row && row.sessionVersion === session.sessionVersion ? toSessionUser(row) : undefined;
 }
 
-const SESSION_COOKIES = ["__Secure-next-auth.session-token", "next-auth.session-token"];
 
 /**
  * The user id in next-auth's session cookie. Decoding the cookie directly (decrypt and check
  * expiry) is what getServerSession does too, minus building the whole auth handler and
  * re-encrypting a fresh cookie on every call: on the hot API paths that was most of the cost.
  */
-async function readSessionUserId(): Promise<string | undefined> {
+async function readSessionUserId(): Promise<{ id: string; sessionVersion: unknown } | undefined> {
   const ring = keyRingFromEnv(getEnv());
   if (!ring) return undefined;
   const store = await cookies();
-  for (const name of SESSION_COOKIES) {
+  for (const name of [sessionCookieName()]) {
     // next-auth splits a cookie over 4 KB into `name.0`, `name.1`, …
     const raw =
       store.get(name)?.value ??
@@ -40,7 +43,7 @@ async function readSessionUserId(): Promise<string | undefined> {
         .join("");
     if (!raw) continue;
     const token = (await decodeSessionToken(raw, ring))?.payload;
-    return typeof token?.sub === "string" ? token.sub : undefined;
+    return typeof token?.sub === "string" ? { id: token.sub, sessionVersion: token.sv } : undefined;
   }
   return undefined;
 }

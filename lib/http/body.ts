@@ -1,11 +1,13 @@
 import type { z } from "zod";
 import { AppError } from "@/lib/errors";
+import { jsonHasControlCharacters } from "@/lib/validation/text";
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
 /**
  * Reads and validates a JSON body. Too large → 413, not JSON → 415/400, wrong shape → ZodError
- * (422 through the error mapper). An empty body parses as `{}` so optional-only bodies may be omitted.
+ * (422 through the error mapper), a control character in any string → 400. An empty body parses as
+ * `{}` so optional-only bodies may be omitted.
  */
 export async function readJsonBody<Schema extends z.ZodType>(
   request: Request,
@@ -25,10 +27,12 @@ export async function readJsonBody<Schema extends z.ZodType>(
   } catch {
     throw new AppError("bad_request", "The request body is not valid JSON.");
   }
+  if (jsonHasControlCharacters(parsed)) throw new AppError("bad_request", "The request body holds control characters.");
   return schema.parse(parsed);
 }
 
-async function readLimitedText(request: Request): Promise<string> {
+/** The body as text, at most MAX_BODY_BYTES (413 beyond, whatever Content-Length claimed). */
+export async function readLimitedText(request: Request): Promise<string> {
   if (!request.body) return "";
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];

@@ -26,8 +26,8 @@ export function errorResponse(
  */
 export function toErrorResponse(error: unknown): Response {
   if (isAppError(error)) {
-    const retry = error.code === "database_unavailable" ? { headers: { "retry-after": String(DATABASE_RETRY_AFTER_SECONDS) } } : {};
-    return errorResponse(error.code, error.message, retry);
+    const retryAfter = error.code === "database_unavailable" ? DATABASE_RETRY_AFTER_SECONDS : error.details?.retryAfterSeconds;
+    return errorResponse(error.code, error.message, typeof retryAfter === "number" ? { headers: { "retry-after": String(retryAfter) } } : {});
   }
   if (isDatabaseUnavailable(error)) {
     logger.warn("database unavailable", { error });

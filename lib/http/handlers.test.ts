@@ -9,6 +9,7 @@ import { resetEnvForTests } from "@/lib/env";
 import { AppError } from "@/lib/errors";
 import { readJsonBody } from "./body";
 import { errorResponse, toErrorResponse } from "./errors";
+import { rejectCrossSiteRequest } from "./csrf";
 import { METHOD_NOT_ALLOWED, methodNotAllowed, withCronAuth, withInternalAuth, withUser, type RouteHandler } from "./handlers";
 import { rejectMalformedApiPath } from "./malformed-path";
 import { instanceIdParam, readHeaders, readQuery } from "./request";
@@ -229,5 +230,37 @@ describe("database outages in the error mapper", () => {
         process.off("uncaughtException", record);
       }
     });
+  });
+});
+
+describe("rejectCrossSiteRequest", () => {
+  const app = "https://fleet.example.com";
+  const call = (method: string, headers: Record<string, string>) => () =>
+    rejectCrossSiteRequest(new Request(`${app}/api/instances/x/stop`, { method, headers }), app);
+
+  it("lets same-origin JSON through: Origin equal to the app's, or Sec-Fetch-Site: same-origin", () => {
+    expect(call("POST", { "content-type": "application/json", origin: app })).not.toThrow();
+    expect(call("POST", { "content-type": "application/json; charset=utf-8", "sec-fetch-site": "same-origin" })).not.toThrow();
+    expect(call("GET", {})).not.toThrow();
+  });
+
+  it.each([
+    ["a text/plain form", { "content-type": "text/plain", origin: app }],
+    ["an urlencoded form", { "content-type": "application/x-www-form-urlencoded", "sec-fetch-site": "same-origin" }],
+    ["a multipart form", { "content-type": "multipart/form-data; boundary=x", origin: app }],
+    ["no content type", { origin: app }],
+    ["JSON from a sibling subdomain", { "content-type": "application/json", origin: "https://evil.example.com", "sec-fetch-site": "same-site" }],
+    ["JSON from an opaque origin", { "content-type": "application/json", origin: "null" }],
+    ["JSON with neither header", { "content-type": "application/json" }],
+    ["JSON over http to an https app", { "content-type": "application/json", origin: "http://fleet.example.com" }],
+  ])("refuses %s with 403 csrf_rejected", (_, headers) => {
+    for (const method of ["POST", "PATCH", "DELETE", "PUT"]) {
+      try {
+        call(method, headers)();
+        expect.unreachable();
+      } catch (error) {
+        expect(error).toMatchObject({ code: "csrf_rejected", status: 403 });
+      }
+    }
   });
 });

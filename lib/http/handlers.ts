@@ -5,6 +5,7 @@ import type { KeyRing } from "@/lib/tokens/key-ring";
 import { AppError } from "@/lib/errors";
 import { getEnv, keyRingFromEnv, type Env } from "@/lib/env";
 import type { SessionUser } from "@/lib/users/users";
+import { originOf, rejectCrossSiteRequest } from "./csrf";
 import { errorResponse, toErrorResponse } from "./errors";
 
 type RouteParams = Record<string, string | string[] | undefined>;
@@ -40,19 +41,27 @@ export function withErrorHandling(handler: Handler<object>): RouteHandler {
   };
 }
 
-/** Signed-in users; the user is read from the database on every request. */
+/**
+ * Signed-in users; the user is read from the database on every request. State-changing methods
+ * must also be same-origin JSON (`403 csrf_rejected`, lib/http/csrf.ts), checked right after the
+ * session and before the handler runs, so a cross-site request never reaches any work.
+ */
 export function withUser(handler: Handler<{ user: SessionUser }>, options: RouteOptions = {}): RouteHandler {
   return withErrorHandling(async (args) => {
     if (options.mints) requireKeyRing();
-    return handler({ ...args, user: await requireUser() });
+    const user = await requireUser();
+    rejectCrossSiteRequest(args.request, originOf(getEnv().NEXTAUTH_URL));
+    return handler({ ...args, user });
   });
 }
 
-/** Signed-in admins (role from the database row): 401 anonymous, 403 non-admin. */
+/** Signed-in admins (role from the database row): 401 anonymous, 403 non-admin; CSRF as withUser. */
 export function withAdmin(handler: Handler<{ user: SessionUser }>, options: RouteOptions = {}): RouteHandler {
   return withErrorHandling(async (args) => {
     if (options.mints) requireKeyRing();
-    return handler({ ...args, user: await requireAdmin() });
+    const user = await requireAdmin();
+    rejectCrossSiteRequest(args.request, originOf(getEnv().NEXTAUTH_URL));
+    return handler({ ...args, user });
   });
 }
 

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { AppError } from "@/lib/errors";
 import { instanceIdSchema } from "@/lib/instances/schemas";
+import { hasControlCharacters } from "@/lib/validation/text";
 
 type RouteParams = Record<string, string | string[] | undefined>;
 
@@ -27,7 +28,8 @@ export const emptyBodySchema = z.strictObject({});
 /**
  * Parses the query string with `schema` (ZodError → 422). Parameters named in `lists` may repeat
  * or hold comma-separated values and arrive as arrays; any other parameter given twice arrives as
- * an array too, which a scalar schema rejects instead of silently picking one.
+ * an array too, which a scalar schema rejects instead of silently picking one. A control character
+ * in any name or value is a 400 before the schema runs.
  */
 export function readQuery<Schema extends z.ZodType>(
   request: Request,
@@ -35,6 +37,11 @@ export function readQuery<Schema extends z.ZodType>(
   options: { lists?: readonly string[] } = {},
 ): z.infer<Schema> {
   const params = new URL(request.url).searchParams;
+  for (const [name, value] of params) {
+    if (hasControlCharacters(name) || hasControlCharacters(value)) {
+      throw new AppError("bad_request", "Query parameters must not hold control characters.");
+    }
+  }
   const raw: Record<string, string | string[]> = {};
   for (const name of new Set(params.keys())) {
     const values = params.getAll(name);

@@ -8,6 +8,7 @@ import { getMachineProvider, whoamiUrlFor } from "@/lib/machines";
 import type { MachineProvider } from "@/lib/machines/types";
 import { AppError } from "@/lib/errors";
 import { DEFAULT_LEASE_TTL_MS } from "./lease";
+import type { UserLimits } from "@/lib/limits/rate-limit";
 
 export interface LifecycleTimeouts {
   /** Budget of the key mint (DESIGN: 5 s). */
@@ -59,6 +60,8 @@ export interface LifecycleDeps {
   reconcileIntervalMs: number;
   /** How often each gateway re-checks its key with whoami (so a revocation shows on /health). */
   gatewayKeyCheckIntervalMs: number;
+  /** Instance quota and per-user operation rate limit (lib/limits); unset, neither applies. */
+  limits?: UserLimits;
 }
 
 /** The process-wide dependencies, from the environment. */
@@ -86,5 +89,6 @@ export async function getLifecycleDeps(): Promise<LifecycleDeps> {
     timeouts: { ...DEFAULT_TIMEOUTS, leaseMs: env.OPERATION_LEASE_SECONDS ? env.OPERATION_LEASE_SECONDS * 1000 : DEFAULT_LEASE_TTL_MS },
     reconcileIntervalMs: 10_000,
     gatewayKeyCheckIntervalMs: 60_000,
+    limits: { maxInstancesPerUser: env.MAX_INSTANCES_PER_USER, operationsPerMinute: env.OPERATION_RATE_LIMIT_PER_MINUTE },
   };
 }

@@ -4,6 +4,7 @@ import { recordInstanceEvent, type Actor } from "@/lib/audit/events";
 import { isDatabaseUnavailable } from "@/db/errors";
 import { AppError, databaseUnavailableError, isAppError } from "@/lib/errors";
 import { notifyKeyStateChanged } from "@/lib/keys/invalidation";
+import { consumeUserOperation } from "@/lib/limits/rate-limit";
 import { logger } from "@/lib/logger";
 import { isMachineError, type MachineError } from "@/lib/machines/types";
 import { completeDurably } from "./completion";
@@ -76,6 +77,8 @@ export async function runOperation(
   options: { claimedLease?: Lease } = {},
 ): Promise<InstanceRow> {
   const started = performance.now();
+  // A signed-in user's create/start/stop/redeploy calls are rate limited (429 before the lease).
+  await consumeUserOperation(deps.db, deps.limits, input.actor, deps.now());
   const lease =
     options.claimedLease ??
     (await acquireLease(deps.db, {

@@ -5,6 +5,7 @@ import { fleetQuerySchema, instanceEventsQuerySchema } from "@/lib/admin/schemas
 import { emptyBodySchema } from "@/lib/http/request";
 import { MAX_BODY_BYTES } from "@/lib/http/body";
 import { instanceParamsSchema } from "@/lib/instances/schemas";
+import { signedOutEverywhereSchema, userIdSchema, userLimitsBodySchema, userLimitsSchema } from "@/lib/users/schemas";
 import { platformProvisionBodySchema, provisionHeadersSchema, refreshKeysBodySchema } from "@/lib/platform/schemas";
 import {
   errorBodySchema,
@@ -23,13 +24,14 @@ import {
 const errorDescriptions: Record<number, string> = {
   400: "Malformed request (e.g. the body is not JSON, or a bad cursor).",
   401: "Missing or invalid credentials.",
-  403: "Signed in, but not an administrator.",
+  403: "Signed in, but not an administrator; or a session call that is not same-origin JSON (`csrf_rejected`).",
   404: "No such instance — also for another user's instance and for malformed ids.",
   405: "Method not supported on this path.",
-  409: "Another operation is in progress on the instance (`operation_in_progress`), or an Idempotency-Key was reused with another request (`conflict`).",
+  409: "Another operation is in progress on the instance (`operation_in_progress`), an Idempotency-Key was reused with another request (`conflict`), or the owner has their quota of instances (`quota_exceeded`).",
   413: `The body is larger than ${MAX_BODY_BYTES / 1024} KiB.`,
   415: "The body is not application/json.",
   422: "The input has the wrong shape or types (`validation_failed`, with `fields`).",
+  429: "Too many operations by this user (`rate_limited`); `Retry-After` says when to try again.",
   502: "The machine provider failed (`machine_error`) or the gateway did not confirm the new key (`credential_unverified`).",
   503: "`misconfigured` (a required secret is unset; answered before any work), `key_unavailable` (no usable key; the machine was not touched) or `database_unavailable` (the database is unreachable; retry after the `Retry-After` seconds).",
 };
@@ -79,7 +81,7 @@ function action(audience: "user" | "platform", verb: "start" | "stop" | "redeplo
     requestBody: optionalEmptyBody,
     responses: {
       ...ok(instanceSchema, "The instance after the operation."),
-      ...errors(400, 401, 404, 405, 409, 413, 415, 422, 502, 503),
+      ...errors(400, 401, ...(audience === "user" ? [403, 429] : []), 404, 405, 409, 413, 415, 422, 502, 503),
     },
     ...(mints ? { description: "Answers 503 `misconfigured` before any work when NEXTAUTH_SECRET is unset." } : {}),
   });
@@ -120,7 +122,7 @@ export const apiPaths: ZodOpenApiPathsObject = {
     post: operation("user", "Rotate your token pepper, revoking every API key minted so far", {
       operationId: "rotatePepper",
       description: "Running instances are then re-keyed live, without a restart, within seconds.",
-      responses: { ...ok(rotatePepperResultSchema, "When the pepper was rotated, how many stored keys were revoked and how many running instances are being re-keyed."), ...errors(401) },
+      responses: { ...ok(rotatePepperResultSchema, "When the pepper was rotated, how many stored keys were revoked and how many running instances are being re-keyed."), ...errors(400, 401, 403, 413, 415, 422) },
     }),
   },
   "/api/admin/users/{id}/rotate-pepper": {
@@ -151,6 +153,22 @@ export const apiPaths: ZodOpenApiPathsObject = {
       requestParams: byId,
       requestBody: optionalEmptyBody,
       responses: { ...ok(instanceSchema, "The instance after the redeploy."), ...errors(400, 401, 403, 404, 405, 409, 413, 415, 422, 502, 503) },
+    }),
+  },
+  "/api/admin/users/{id}": {
+    patch: operation("admin", "Set one user's instance quota (null: back to MAX_INSTANCES_PER_USER)", {
+      operationId: "setUserLimits",
+      requestParams: { path: z.object({ id: userIdSchema }) },
+      requestBody: { required: true, content: { "application/json": { schema: userLimitsBodySchema } } },
+      responses: { ...ok(userLimitsSchema, "The user's quota."), ...errors(400, 401, 403, 404, 405, 413, 415, 422) },
+    }),
+  },
+  "/api/admin/users/{id}/sign-out-everywhere": {
+    post: operation("admin", "End every session of a user at once", {
+      operationId: "signUserOutEverywhere",
+      requestParams: { path: z.object({ id: userIdSchema }) },
+      requestBody: optionalEmptyBody,
+      responses: { ...ok(signedOutEverywhereSchema, "Every session of the user has ended."), ...errors(400, 401, 403, 404, 405, 413, 415, 422) },
     }),
   },
   "/api/admin/instances/{id}/events": {

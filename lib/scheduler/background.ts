@@ -1,3 +1,4 @@
+import { getDb } from "@/db";
 import { getEnv } from "@/lib/env";
 import { getLifecycleDeps } from "@/lib/instances/deps";
 import { refreshDueInstances } from "@/lib/instances/refresh";
@@ -5,8 +6,30 @@ import { getKeyStateCache } from "@/lib/keys/runtime";
 import { logger } from "@/lib/logger";
 import { recordSchedulerStart, timeSchedulerPass } from "@/lib/metrics";
 import { kickRekey } from "./rekey";
+import { pruneExpiredRecords } from "@/lib/retention/prune";
 
-const globalForScheduler = globalThis as typeof globalThis & { fleetdeckScheduler?: NodeJS.Timeout };
+const globalForScheduler = globalThis as typeof globalThis & { fleetdeckScheduler?: NodeJS.Timeout; fleetdeckRetention?: NodeJS.Timeout };
+
+const RETENTION_INTERVAL_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * The daily retention pass (lib/retention/prune.ts), a minute after start and then every 24 h, in
+ * every process whatever SCHEDULER_INTERVAL_SECONDS says: replicas pruning at once is harmless.
+ */
+function startRetentionPass(): void {
+  if (globalForScheduler.fleetdeckRetention) return;
+  const prune = async () => {
+    try {
+      const pruned = await pruneExpiredRecords(await getDb(), { now: new Date(), eventRetentionDays: getEnv().EVENT_RETENTION_DAYS });
+      logger.info("retention pass", { ...pruned });
+    } catch (error) {
+      logger.warn("retention pass failed", { error });
+    }
+  };
+  setTimeout(prune, 60_000).unref();
+  globalForScheduler.fleetdeckRetention = setInterval(prune, RETENTION_INTERVAL_MS);
+  globalForScheduler.fleetdeckRetention.unref();
+}
 
 /**
  * Runs the key-refresh and reconcile passes in this server process every
@@ -16,6 +39,7 @@ const globalForScheduler = globalThis as typeof globalThis & { fleetdeckSchedule
  * per process from instrumentation.ts; a failing pass is logged and the next one runs as usual.
  */
 export function startBackgroundScheduler(): void {
+  startRetentionPass();
   const env = getEnv();
   const intervalMs = env.SCHEDULER_INTERVAL_SECONDS * 1000;
   if (intervalMs === 0 || globalForScheduler.fleetdeckScheduler) return;

@@ -14,3 +14,14 @@ export const signInSchema = z.object({
 
 export const userRoleSchema = z.enum(["user", "admin"]);
 export type UserRole = z.infer<typeof userRoleSchema>;
+
+/** The `[id]` segment of admin user routes. */
+export const userIdSchema = z.uuid({ message: "User ids are UUIDs" });
+
+/** Body of `PATCH /api/admin/users/{id}`: the user's instance quota; null returns it to MAX_INSTANCES_PER_USER. */
+export const userLimitsBodySchema = z.strictObject({
+  maxInstances: z.number().int().min(0).max(10_000).nullable(),
+});
+
+export const userLimitsSchema = z.object({ id: z.uuid(), maxInstances: z.number().int().nullable() });
+export const signedOutEverywhereSchema = z.object({ id: z.uuid(), signedOutEverywhere: z.literal(true) });

@@ -1,8 +1,10 @@
 "use server";
 
+import { getDb } from "@/db";
 import type { ActionResult } from "@/components/instances/types";
 import { requireUser } from "@/lib/auth/session";
 import { revokeKeysAndRekey } from "@/lib/scheduler/rekey";
+import { endAllSessions } from "@/lib/users/users";
 import { toActionResult } from "../instances/action-result";
 import { applyE2eRekeyFaults } from "../instances/e2e-faults";
 
@@ -24,5 +26,17 @@ export async function revokeAllApiKeysAction(): Promise<ActionResult<RevokeAllKe
     await applyE2eRekeyFaults(user.id);
     const result = await revokeKeysAndRekey({ userId: user.id, actor: { type: "user", id: user.id } });
     return { revokedKeyCount: result.revokedKeyCount, runningInstanceCount: result.runningInstanceCount, rotatedAt: result.rotatedAt.toISOString() };
+  });
+}
+
+/**
+ * Ends every session of the signed-in user, on every device and replica, this one included (the
+ * page then signs out locally too). Repeating it is harmless.
+ */
+export async function signOutEverywhereAction(): Promise<ActionResult<{ signedOut: true }>> {
+  return toActionResult(async () => {
+    const user = await requireUser();
+    await endAllSessions(await getDb(), user.id, { type: "user", id: user.id });
+    return { signedOut: true as const };
   });
 }

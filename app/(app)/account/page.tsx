@@ -1,6 +1,7 @@
 import type { Metadata } from "next";
 import { getDb } from "@/db";
 import { RevokeAllKeys } from "@/components/account/revoke-all-keys";
+import { SignOutEverywhere } from "@/components/account/sign-out-everywhere";
 import { Card, CardBody, CardHeader } from "@/components/ui/card";
 import { requireUserPage } from "@/lib/auth/session";
 import { listInstancesForUser } from "@/lib/instances/queries";
@@ -27,6 +28,14 @@ export default async function AccountPage() {
             <dt className="text-slate-600">Role</dt>
             <dd className="capitalize">{user.role}</dd>
           </dl>
+        </CardBody>
+      </Card>
+      <Card>
+        <CardHeader>
+          <h2 className="font-medium">Sessions</h2>
+        </CardHeader>
+        <CardBody>
+          <SignOutEverywhere />
         </CardBody>
       </Card>
       <Card className="border-red-200">

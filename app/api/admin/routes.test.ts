@@ -277,7 +277,7 @@ describe("admin routes (next start)", () => {
     const path = `/api/admin/instances/${id("unknown")}/redeploy`;
     expectError(await server.request("POST", path, { cookie: adminCookie, body: "{" }), 400, "bad_request");
     expectError(await server.request("POST", path, { cookie: adminCookie, body: { force: 1 } }), 422, "validation_failed");
-    expectError(await server.request("POST", path, { cookie: adminCookie, body: "{}", headers: { "content-type": "text/csv" } }), 415);
+    expectError(await server.request("POST", path, { cookie: adminCookie, body: "{}", headers: { "content-type": "text/csv" } }), 403, "csrf_rejected");
     expectError(await server.request("POST", path, { cookie: adminCookie, body: { pad: "x".repeat(65 * 1024) } }), 413, "payload_too_large");
     for (const method of ["GET", "PUT", "PATCH", "DELETE"]) expectError(await server.request(method, path, { cookie: adminCookie }), 405, "method_not_allowed");
     for (const method of ["POST", "PUT", "PATCH", "DELETE"]) {

@@ -150,11 +150,11 @@ describe("user instance routes (next start)", () => {
     expectBody(await server.request("POST", `/api/instances/${running.id}/stop`, { cookie: aliceCookie }), instanceSchema);
   });
 
-  it("bad bodies: malformed JSON 400, wrong content type 415, wrong types or unknown fields 422, over 64 KiB 413 — and nothing runs", async () => {
+  it("bad bodies: malformed JSON 400, a non-JSON content type 403 csrf_rejected, wrong types or unknown fields 422, over 64 KiB 413 — and nothing runs", async () => {
     for (const op of ["start", "stop", "redeploy"]) {
       const path = `/api/instances/${idle.id}/${op}`;
       for (const body of ["{", '{"a":', "nul", "\u0000"]) expectError(await server.request("POST", path, { cookie: aliceCookie, body }), 400, "bad_request");
-      expectError(await server.request("POST", path, { cookie: aliceCookie, body: "{}", headers: { "content-type": "text/plain" } }), 415, "unsupported_media_type");
+      expectError(await server.request("POST", path, { cookie: aliceCookie, body: "{}", headers: { "content-type": "text/plain" } }), 403, "csrf_rejected");
       for (const body of [[], "x", 1, null, { force: true }]) {
         expectError(await server.request("POST", path, { cookie: aliceCookie, body: JSON.stringify(body) }), 422, "validation_failed");
       }

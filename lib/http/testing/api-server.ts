@@ -241,6 +241,13 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       const headers: Record<string, string> = { ...requestOptions.headers };
       if (requestOptions.cookie) headers.cookie = requestOptions.cookie;
       if (requestOptions.bearer) headers.authorization = `Bearer ${requestOptions.bearer}`;
+      // A session call that changes state is made as the app's own pages make it: same-origin JSON
+      // (lib/http/csrf.ts). A suite overrides either header to play a cross-site caller.
+      if (requestOptions.cookie && !["GET", "HEAD", "OPTIONS"].includes(method)) {
+        const has = (name: string) => Object.keys(headers).some((key) => key.toLowerCase() === name);
+        if (!has("origin")) headers.origin = baseUrl;
+        if (!has("content-type")) headers["content-type"] = "application/json";
+      }
       let body: string | undefined;
       if (requestOptions.body !== undefined) {
         body = typeof requestOptions.body === "string" ? requestOptions.body : JSON.stringify(requestOptions.body);

@@ -136,7 +136,7 @@ export function isLoopbackUrl(url: string): boolean {
   return host === "localhost" || host.endsWith(".localhost") || host === "::1" || /^127(\.\d{1,3}){3}$/.test(host);
 }
 
-type ProductionChecked = Partial<Record<(typeof PRODUCTION_SECRETS)[number] | "NEXTAUTH_URL" | "GATEWAY_CALLBACK_URL" | "FLEETDECK_E2E_FAULTS", string>> type ProductionChecked = Partial<Record<(typeof PRODUCTION_SECRETS)[number] | "NEXTAUTH_URL" | "GATEWAY_CALLBACK_URL" | "FLEETDECK_E2E_FAULTS", string>>; {
+type ProductionChecked = Partial<Record<(typeof PRODUCTION_SECRETS)[number] | "NEXTAUTH_URL" | "GATEWAY_CALLBACK_URL" | "FLEETDECK_E2E_FAULTS", string>> & {
   NEXTAUTH_SECRET_PREVIOUS: readonly string[];
 };
 

@@ -85,9 +85,9 @@ export async function refreshDueInstances(options: RefreshOptions, deps: Lifecyc
   };
 
   // Claim only into free slots, so no claimed lease waits in a queue while it ages; but claim
-  // several at once (one query sorts the due set), refilling whenever a quarter of the slots is free.
+  // several at once (one query sorts the due set), refilling whenever an eighth of the slots is free.
   const inFlight = new Set<Promise<void>>();
-  const refillAt = Math.max(1, Math.floor(concurrency / 4));
+  const refillAt = Math.max(1, Math.floor(concurrency / 8));
   while (summary.claimed < limit) {
     const free = concurrency - inFlight.size;
     if (free < refillAt) {

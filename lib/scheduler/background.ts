@@ -1,11 +1,12 @@
 import { getEnv } from "@/lib/env";
+import { kickFleetJobs } from "@/lib/fleet-jobs/runner";
 import { getLifecycleDeps } from "@/lib/instances/deps";
 import { refreshDueInstances } from "@/lib/instances/refresh";
 import { getKeyStateCache } from "@/lib/keys/runtime";
 import { logger } from "@/lib/logger";
 import { kickRekey } from "./rekey";
 
-const globalForScheduler = globalThis as typeof globalThis & { fleetdeckScheduler?: NodeJS.Timeout };
+const globalForScheduler = globalThis as typeof globalThis & { fleetdeckScheduler?: NodeJS.Timeout; fleetdeckJobPoll?: NodeJS.Timeout };
 
 /**
  * Runs the key-refresh and reconcile passes in this server process every
@@ -16,6 +17,7 @@ const globalForScheduler = globalThis as typeof globalThis & { fleetdeckSchedule
  */
 export function startBackgroundScheduler(): void {
   const env = getEnv();
+  startFleetJobPolling(env.FLEET_JOB_POLL_SECONDS * 1000);
   const intervalMs = env.SCHEDULER_INTERVAL_SECONDS * 1000;
   if (intervalMs === 0 || globalForScheduler.fleetdeckScheduler) return;
   let running = false;
@@ -54,6 +56,13 @@ async function rekeyOnRotations(): Promise<void> {
     // The scheduler's passes still re-key revoked instances; the next start tries again.
     logger.warn("could not subscribe to key revocations; re-keying waits for the scheduler", { error });
   }
+}
+
+/** Every replica looks for fleet job items to work (lib/fleet-jobs), so jobs survive restarts and share the load. */
+function startFleetJobPolling(intervalMs: number): void {
+  if (intervalMs === 0 || globalForScheduler.fleetdeckJobPoll) return;
+  globalForScheduler.fleetdeckJobPoll = setInterval(() => void kickFleetJobs(), intervalMs);
+  globalForScheduler.fleetdeckJobPoll.unref();
 }
 
 const ROTATION_PICKUP = { type: "scheduler", id: "pepper-rotation" } as const;

@@ -57,4 +57,7 @@ export const fleetJobItemsQuerySchema = z.strictObject({
 });
 export type FleetJobItemsQuery = z.infer<typeof fleetJobItemsQuerySchema>;
 
+/** Items a job's page shows (the API pages them; this many fit one view). */
+export const JOB_PAGE_ITEMS = 500;
+
 export const fleetJobParamsSchema = z.object({ id: z.uuid() });

@@ -120,7 +120,7 @@ export function FleetJobDetail({ initialData }: { initialData: FleetJobWithItems
           </h1>
           <p className="text-sm text-slate-600">
             Started by {job.createdBy.email ?? "a deleted user"} on {exact(job.createdAt)}, over {describeSelection(job.selection)}.
-            {job.finishedAt ? ` Ended ${exact(job.finishedAt)}.` : ""} It runs on the servers: closing this page does not stop it.
+            {job.finishedAt ? ` Ended ${exact(job.finishedAt)}.` : " It runs on the servers: closing this page does not stop it."}
           </p>
         </div>
         <div className="flex items-center gap-2">

@@ -7,6 +7,7 @@ npm run --silent bench:tokens -- --build
 npm run --silent bench:lifecycle
 npm run --silent bench:revoke
 npm run --silent bench:rekey
+npm run --silent bench:jobs
 if [ -n "${TEST_DATABASE_URL:-}" ]; then
   npm run --silent bench:admin
 else

@@ -1,8 +1,9 @@
+import { getDb } from "@/db";
 import { getEnv } from "@/lib/env";
 import { getLifecycleDeps } from "@/lib/instances/deps";
 import { logger } from "@/lib/logger";
 import { revokeKeysAndRekey } from "@/lib/scheduler/rekey";
-import { workFleetJobs } from "./worker";
+import { hasRunningFleetJob, workFleetJobs } from "./worker";
 
 const globalForJobs = globalThis as typeof globalThis & { fleetdeckJobRunner?: { running: Promise<void> | null; again: boolean } };
 
@@ -29,6 +30,7 @@ export function kickFleetJobs(): Promise<void> {
   state.running = (async () => {
     do {
       state.again = false;
+      if (!(await hasRunningFleetJob(await getDb()))) continue;
       const env = getEnv();
       const deps = await getLifecycleDeps();
       const summary = await workFleetJobs(

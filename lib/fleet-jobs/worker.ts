@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, lte, or, sql, lt } from "drizzle-orm";
+import { and, asc, eq, lte, or, sql, lt } from "drizzle-orm";
 import type { Database } from "@/db";
 import { fleetJobItems, fleetJobs, instances, type FleetJobKind } from "@/db/schema";
 import type { Actor } from "@/lib/audit/events";
@@ -184,8 +184,8 @@ async function workItem(item: ClaimedItem, options: FleetJobWorkerOptions, deps:
   }
 }
 
-/** The jobs with items still to do, for the fleet view's banner. */
-export async function listActiveFleetJobIds(db: Database): Promise<string[]> {
-  const rows = await db.select({ id: fleetJobs.id }).from(fleetJobs).where(inArray(fleetJobs.state, ["running", "paused"]));
-  return rows.map((row) => row.id);
+/** Whether any job is running (one indexed read): the poll's cheap check before it sets up a worker. */
+export async function hasRunningFleetJob(db: Database): Promise<boolean> {
+  const rows = await db.select({ id: fleetJobs.id }).from(fleetJobs).where(eq(fleetJobs.state, "running")).limit(1);
+  return rows.length > 0;
 }

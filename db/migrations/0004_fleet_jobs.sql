@@ -33,5 +33,6 @@ ALTER TABLE "fleet_job_items" ADD CONSTRAINT "fleet_job_items_job_id_fleet_jobs_
 ALTER TABLE "fleet_jobs" ADD CONSTRAINT "fleet_jobs_created_by_users_id_fk" FOREIGN KEY ("created_by") REFERENCES "public"."users"("id") ON DELETE set null ON UPDATE no action;--> statement-breakpoint
 CREATE INDEX "fleet_job_items_job_idx" ON "fleet_job_items" USING btree ("job_id","position");--> statement-breakpoint
 CREATE INDEX "fleet_job_items_open_idx" ON "fleet_job_items" USING btree ("job_id","state","not_before") WHERE "fleet_job_items"."state" in ('pending', 'running');--> statement-breakpoint
+CREATE INDEX "fleet_job_items_claim_idx" ON "fleet_job_items" USING btree ("id") WHERE "fleet_job_items"."state" in ('pending', 'running');--> statement-breakpoint
 CREATE INDEX "fleet_jobs_created_idx" ON "fleet_jobs" USING btree ("created_at","id");--> statement-breakpoint
 CREATE INDEX "fleet_jobs_active_idx" ON "fleet_jobs" USING btree ("state") WHERE "fleet_jobs"."state" in ('running', 'paused');

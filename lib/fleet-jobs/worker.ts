@@ -42,43 +42,58 @@ export interface ClaimedItem {
 }
 
 /**
- * Claims the next item of any running job, oldest job first: a pending item whose retry time has
- * come, or one whose claim ran out (its worker died). `FOR UPDATE SKIP LOCKED` keeps racing
- * replicas off each other's pick, and the new claim token fences the old worker: whatever it
- * writes later is refused. Undefined when no item is claimable.
+ * Claims the next item of any running job, oldest first (items are numbered in job and position
+ * order): a pending item whose retry time has come, or one whose claim ran out (its worker died).
+ * One statement: `FOR UPDATE SKIP LOCKED` keeps racing replicas off each other's pick, and the new
+ * claim token fences the old worker, whatever it writes later is refused. Undefined when no item
+ * is claimable.
  */
-export async function claimNextFleetJobItem(db: Database, claimTtlMs: number): Promise<ClaimedItem | undefined> {
-  return db.transaction(async (tx) => {
-    const [next] = await tx
-      .select({ id: fleetJobItems.id, jobId: fleetJobItems.jobId, kind: fleetJobs.kind, createdBy: fleetJobs.createdBy, targetId: fleetJobItems.targetId })
-      .from(fleetJobItems)
-      .innerJoin(fleetJobs, eq(fleetJobs.id, fleetJobItems.jobId))
-      .where(
-        and(
-          eq(fleetJobs.state, "running"),
-          or(
-            and(eq(fleetJobItems.state, "pending"), lte(fleetJobItems.notBefore, sql`now()`)),
-            and(eq(fleetJobItems.state, "running"), lt(fleetJobItems.claimExpiresAt, sql`now()`)),
-          ),
+export async function claimNextFleetJobItem(db: Database, claimTtlMs: number): Promise<Omit<ClaimedItem, "kind" | "createdBy"> | undefined> {
+  const next = db
+    .select({ id: fleetJobItems.id })
+    .from(fleetJobItems)
+    .where(
+      and(
+        sql`${fleetJobItems.state} in ('pending', 'running')`,
+        or(
+          and(eq(fleetJobItems.state, "pending"), lte(fleetJobItems.notBefore, sql`now()`)),
+          and(eq(fleetJobItems.state, "running"), lt(fleetJobItems.claimExpiresAt, sql`now()`)),
         ),
-      )
-      .orderBy(asc(fleetJobs.createdAt), asc(fleetJobItems.position))
-      .limit(1)
-      .for("update", { of: fleetJobItems, skipLocked: true });
-    if (!next) return undefined;
-    const [claimed] = await tx
-      .update(fleetJobItems)
-      .set({
-        state: "running",
-        claimToken: sql`gen_random_uuid()`,
-        claimExpiresAt: sql`now() + ${claimTtlMs} * interval '1 millisecond'`,
-        attempts: sql`${fleetJobItems.attempts} + 1`,
-        startedAt: sql`coalesce(${fleetJobItems.startedAt}, now())`,
-      })
-      .where(eq(fleetJobItems.id, next.id))
-      .returning({ token: fleetJobItems.claimToken });
-    return { ...next, token: claimed!.token! };
-  });
+        sql`exists (select 1 from ${fleetJobs} where ${fleetJobs.id} = ${fleetJobItems.jobId} and ${fleetJobs.state} = 'running')`,
+      ),
+    )
+    .orderBy(asc(fleetJobItems.id))
+    .limit(1)
+    .for("update", { skipLocked: true });
+  const [claimed] = await db
+    .update(fleetJobItems)
+    .set({
+      state: "running",
+      claimToken: sql`gen_random_uuid()`,
+      claimExpiresAt: sql`now() + ${claimTtlMs} * interval '1 millisecond'`,
+      attempts: sql`${fleetJobItems.attempts} + 1`,
+      startedAt: sql`coalesce(${fleetJobItems.startedAt}, now())`,
+    })
+    .where(eq(fleetJobItems.id, sql`(${next})`))
+    .returning({ id: fleetJobItems.id, jobId: fleetJobItems.jobId, targetId: fleetJobItems.targetId, token: fleetJobItems.claimToken });
+  return claimed ? { ...claimed, token: claimed.token! } : undefined;
+}
+
+/** The job an item belongs to (kind and who started it never change), read once per job per run. */
+function jobLookup(db: Database) {
+  const jobs = new Map<string, Promise<{ kind: FleetJobKind; createdBy: string | null }>>();
+  return (jobId: string) => {
+    let job = jobs.get(jobId);
+    if (!job) {
+      job = db
+        .select({ kind: fleetJobs.kind, createdBy: fleetJobs.createdBy })
+        .from(fleetJobs)
+        .where(eq(fleetJobs.id, jobId))
+        .then(([row]) => row!);
+      jobs.set(jobId, job);
+    }
+    return job;
+  };
 }
 
 const holdsClaim = (item: ClaimedItem) => and(eq(fleetJobItems.id, item.id), eq(fleetJobItems.claimToken, item.token));
@@ -102,16 +117,16 @@ async function runItem(item: ClaimedItem, deps: FleetJobWorkerDeps): Promise<Ite
     await deps.revokeKeys({ userId: item.targetId, actor });
     return "succeeded";
   }
-  const [before] = await deps.db
-    .select({ status: instances.status, machineId: instances.machineId, keyMintedAt: instances.keyMintedAt })
-    .from(instances)
-    .where(eq(instances.id, item.targetId))
-    .limit(1);
   const input = { instanceId: item.targetId, actor };
   if (item.kind === "redeploy") {
     await redeployInstance(input, deps);
     return "succeeded";
   }
+  const [before] = await deps.db
+    .select({ status: instances.status, keyMintedAt: instances.keyMintedAt })
+    .from(instances)
+    .where(eq(instances.id, item.targetId))
+    .limit(1);
   if (item.kind === "start") {
     const after = await startInstance(input, deps);
     // start on a running instance is a no-op: no mint, so the minted-at time did not move.
@@ -137,11 +152,13 @@ const RETRYABLE = new Set(["operation_in_progress", "database_unavailable"]);
 export async function workFleetJobs(options: FleetJobWorkerOptions, deps: FleetJobWorkerDeps): Promise<FleetJobWorkSummary> {
   const summary: FleetJobWorkSummary = { claimed: 0, succeeded: 0, noop: 0, failed: 0, retried: 0 };
   const limit = options.limit ?? Number.POSITIVE_INFINITY;
+  const jobOf = jobLookup(deps.db);
   const worker = async () => {
     while (summary.claimed < limit) {
-      const item = await claimNextFleetJobItem(deps.db, options.claimTtlMs);
-      if (!item) return;
+      const claimed = await claimNextFleetJobItem(deps.db, options.claimTtlMs);
+      if (!claimed) return;
       summary.claimed++;
+      const item = { ...claimed, ...(await jobOf(claimed.jobId)) };
       await workItem(item, options, deps, summary);
     }
   };

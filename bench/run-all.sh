@@ -8,6 +8,7 @@ npm run --silent bench:lifecycle
 npm run --silent bench:revoke
 npm run --silent bench:rekey
 npm run --silent bench:sign-in
+npm run --silent bench:jobs
 if [ -n "${TEST_DATABASE_URL:-}" ]; then
   npm run --silent bench:admin
   npm run --silent bench:metrics

@@ -8,7 +8,7 @@ import { saveScreenshot } from "./helpers";
 // tab stop shows focus, dialogs and menus keep focus inside and give it back. The other suites
 // audit the states they reach themselves (one `expectNoAxeViolations` line each). Focus trapping is
 // checked once per kind of dialog: the create dialog, the confirmation (one component for every
-// confirm), and the bulk redeploy dialog while it runs.
+// confirm), the bulk redeploy confirmation and the job it starts.
 
 test("signed out: the sign-in page, its error, and the 404 page", async ({ page }) => {
   await page.goto("/sign-in");
@@ -198,12 +198,11 @@ test("admin: the fleet view, its multi-select filter and sort from the keyboard,
   await expectNoAxeViolations(page, "fleet, nothing matches");
 });
 
-test("admin: a bulk redeploy from the keyboard, confirmed, in progress, hidden and finished", async ({ page }) => {
+test("admin: a bulk redeploy from the keyboard starts a job; the job page and the jobs list", async ({ page }) => {
   // Many audits and key presses in one flow: more time than one plain test on a busy machine.
   test.slow();
   await signInAsAdmin(page);
-  // One instance, chosen and confirmed from the keyboard. Its request is held (the run stays in
-  // progress for the audit), then dropped, so the run ends failed and the instance is untouched.
+  // One instance, chosen and confirmed from the keyboard.
   await page.goto(`/admin?ownerSearch=${encodeURIComponent("gus.")}&keyHealth=ok`);
   const select = page.getByRole("checkbox", { name: /^Select gus-healthy/ });
   await tabTo(page, select);
@@ -215,37 +214,26 @@ test("admin: a bulk redeploy from the keyboard, confirmed, in progress, hidden a
   const confirm = page.getByRole("dialog", { name: "Redeploy 1 selected instance?" });
   await expect(confirm).toBeVisible();
   await expectNoAxeViolations(page, "fleet, bulk redeploy confirmation", OPEN_DIALOG);
+  await expectFocusTrappedIn(page, confirm);
 
-  const held = await holdRequests(page, (request) => request.method() === "POST" && /\/api\/admin\/instances\/[^/]+\/redeploy$/.test(request.url()));
+  // Escape gives focus back to the button that opened it; then confirm from the keyboard.
+  await page.keyboard.press("Escape");
+  await expect(confirm).toBeHidden();
+  await expect(redeploySelected).toBeFocused();
+  await page.keyboard.press("Enter");
   await tabTo(page, confirm.getByRole("button", { name: "Redeploy 1 instance" }));
   await page.keyboard.press("Enter");
-  const running = page.getByRole("dialog", { name: "Redeploying 1 instance" });
-  await expect(running.getByRole("progressbar", { name: "Bulk redeploy progress" })).toBeVisible();
-  await held.arrived();
-  // The button that started the run is gone; focus stays in the dialog.
-  expect(await running.evaluate((element) => element.contains(document.activeElement))).toBe(true);
-  await expectNoAxeViolations(page, "fleet, bulk redeploy in progress", OPEN_DIALOG);
-  await expectFocusTrappedIn(page, running);
 
-  // Hidden while it runs, focus goes to the button that shows it again, and back.
-  await page.keyboard.press("Escape");
-  await expect(running).toBeHidden();
-  const showProgress = page.getByRole("button", { name: "Show progress" });
-  await expect(showProgress).toBeFocused();
-  await expectNoAxeViolations(page, "fleet, bulk redeploy running in the background");
-  await page.keyboard.press("Enter");
-  await expect(running).toBeVisible();
-
-  await held.fail();
-  const finished = page.getByRole("dialog", { name: "Bulk redeploy finished" });
-  await expect(finished.getByTestId("bulk-progress")).toHaveText("0 redeployed, 1 failed.");
-  await expect(finished.getByTestId("bulk-result")).toContainText("did not reach the server");
-  await expectNoAxeViolations(page, "fleet, bulk redeploy finished with a failure", OPEN_DIALOG);
-  await tabTo(page, finished.getByRole("button", { name: "Done" }));
-  await page.keyboard.press("Enter");
-  await expect(finished).toBeHidden();
-  // Focus returns to where the run was started from.
-  await expect(redeploySelected).toBeFocused();
+  // The job's own page, while it runs or once it is done, then the list of jobs.
+  await expect(page).toHaveURL(/\/admin\/jobs\/[0-9a-f-]{36}$/);
+  await expect(page.getByRole("progressbar", { name: "Progress of the redeploy job" })).toBeVisible();
+  await expectNoAxeViolations(page, "job page, just started");
+  await expect(page.getByTestId("job-state")).toHaveText("Finished", { timeout: 60_000 });
+  await expectNoAxeViolations(page, "job page, finished");
+  await expectVisibleFocusOnEveryTabStop(page, "job page, finished");
+  await page.goto("/admin/jobs");
+  await expect(page.getByRole("list", { name: "Fleet jobs" })).toBeVisible();
+  await expectNoAxeViolations(page, "jobs list");
 });
 
 test("admin: an instance page, its confirmation and an operation in flight", async ({ page }) => {

@@ -123,7 +123,7 @@ test("non-admins get 404 on the admin pages and 403 on the admin API; anonymous 
   await anonymous.dispose();
 });
 
-test("bulk redeploy of selected instances shows live progress and a result per instance", async ({ page }) => {
+test("bulk redeploy of selected instances starts a server-side job whose page shows live progress and a result per instance", async ({ page }) => {
   await signIn(page, admin);
   await page.goto(`/admin?ownerSearch=${encodeURIComponent("fiona.")}&sort=owner`);
   await expect(page.getByRole("searchbox", { name: "Owner email" })).toHaveValue("fiona.");
@@ -136,35 +136,30 @@ test("bulk redeploy of selected instances shows live progress and a result per i
   const dialog = page.getByRole("dialog", { name: "Redeploy 3 selected instances?" });
   const listed = await dialog.getByRole("list", { name: "Instances to redeploy" }).getByRole("listitem").allInnerTexts();
   expect(listed.sort()).toEqual(adminFixtureInstances.bulk.map((name) => `${name} · ${adminFixtureOwners.fiona.email}`));
-  await expect(dialog).toContainText("4 at a time");
+  await expect(dialog).toContainText("You can close this page");
   await saveScreenshot(page, "admin-bulk-confirm");
   await dialog.getByRole("button", { name: "Redeploy 3 instances" }).click();
 
-  const running = page.getByRole("dialog", { name: "Redeploying 3 instances" });
-  await expect(running.getByRole("progressbar", { name: "Bulk redeploy progress" })).toBeVisible();
-  await expect(running.getByTestId("bulk-progress")).toContainText(/of 3 finished/);
-  await saveScreenshot(page, "admin-bulk-progress");
-
-  const finished = page.getByRole("dialog", { name: "Bulk redeploy finished" });
-  await expect(finished.getByTestId("bulk-progress")).toHaveText("3 redeployed, 0 failed.", { timeout: 60_000 });
-  await expect(finished.getByRole("progressbar")).toHaveAttribute("aria-valuenow", "3");
-  const results = finished.getByRole("list", { name: "Results per instance" }).getByRole("listitem");
+  await expect(page).toHaveURL(/\/admin\/jobs\/[0-9a-f-]{36}$/);
+  await expect(page.getByRole("heading", { name: "Redeploy · 3 instances" })).toBeVisible();
+  await expect(page.getByRole("progressbar", { name: "Progress of the redeploy job" })).toBeVisible();
+  await saveScreenshot(page, "admin-job-progress");
+  await expect(page.getByTestId("job-state")).toHaveText("Finished", { timeout: 60_000 });
+  await expect(page.getByTestId("job-progress").first()).toHaveText("3 of 3 finished: 3 done.");
+  const results = page.getByRole("list", { name: "Results per item" }).getByRole("listitem");
   await expect(results).toHaveCount(3);
-  for (const name of adminFixtureInstances.bulk) {
-    const result = results.filter({ hasText: name });
-    await expect(result).toContainText(/Redeployed with a fresh key key_[0-9a-f]{12}, valid until/);
-    await expect(result).toHaveAttribute("data-status", "done");
-  }
-  await saveScreenshot(page, "admin-bulk-done");
-  await expectNoAxeViolations(page, "fleet, bulk redeploy finished", OPEN_DIALOG);
-  await finished.getByRole("button", { name: "Done" }).click();
+  for (const name of adminFixtureInstances.bulk) await expect(results.filter({ hasText: name })).toHaveAttribute("data-state", "succeeded");
+  await saveScreenshot(page, "admin-job-done");
+  await expectNoAxeViolations(page, "job page, finished");
+
+  await page.goto(`/admin?ownerSearch=${encodeURIComponent("fiona.")}&sort=owner`);
   for (const name of adminFixtureInstances.bulk) {
     await expect(fleetRow(page, name).getByTestId("instance-status")).toHaveText("Status: Running");
     await expect(fleetRow(page, name).getByTestId("key-health")).toHaveText("Key OK");
   }
 });
 
-test("redeploy all matching: the confirmation counts what the filter matches, beyond the page, and each is redeployed", async ({ page }) => {
+test("redeploy all matching runs on the servers: close the page, come back, and the job page shows it finished with each result", async ({ page, context }) => {
   await signIn(page, admin);
   await page.goto("/admin");
   await page.getByRole("searchbox", { name: "Owner email" }).fill("gus.");
@@ -178,13 +173,25 @@ test("redeploy all matching: the confirmation counts what the filter matches, be
   await expect(dialog.getByRole("list", { name: "Instances to redeploy" }).getByRole("listitem")).toHaveCount(2);
   await expect(dialog.getByTestId("bulk-truncated")).toHaveCount(0);
   await dialog.getByRole("button", { name: "Redeploy 2 instances" }).click();
-  const finished = page.getByRole("dialog", { name: "Bulk redeploy finished" });
-  await expect(finished.getByTestId("bulk-progress")).toHaveText("2 redeployed, 0 failed.", { timeout: 60_000 });
-  await expect(finished.locator('[data-testid="bulk-result"][data-status="done"]')).toHaveCount(2);
-  await finished.getByRole("button", { name: "Done" }).click();
+  await expect(page).toHaveURL(/\/admin\/jobs\/[0-9a-f-]{36}$/);
+  const jobUrl = page.url();
+  // The admin closes the tab at once; the job goes on without any browser.
+  await page.close();
+
+  const later = await context.newPage();
+  await later.goto("/admin/jobs");
+  const row = later.getByTestId("job-row").filter({ has: later.getByRole("link", { name: "Redeploy · 2 instances" }) }).first();
+  await expect(row).toContainText(`Started by ${admin.email}`);
+  await row.getByRole("link", { name: "Redeploy · 2 instances" }).click();
+  await expect(later).toHaveURL(jobUrl);
+  await expect(later.getByTestId("job-state")).toHaveText("Finished", { timeout: 60_000 });
+  const results = later.getByRole("list", { name: "Results per item" }).getByRole("listitem");
+  await expect(results).toHaveCount(2);
+  await expect(later.locator('[data-testid="job-item"][data-state="succeeded"]')).toHaveCount(2);
+  for (const name of adminFixtureInstances.expired) await expect(results.filter({ hasText: name })).toContainText("Done");
   // Both keys are fresh now, so the expired filter matches nothing.
-  await expect(page.getByTestId("fleet-empty")).toContainText("No instances match this view");
-  await expect(page.getByTestId("unusable-count-expired")).toHaveText("0");
+  await later.goto("/admin?ownerSearch=gus.&keyHealth=expired");
+  await expect(later.getByTestId("fleet-empty")).toContainText("No instances match this view");
 });
 
 test("the fleet view and an instance page fit a phone screen, and work with the keyboard", async ({ page }) => {

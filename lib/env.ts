@@ -86,6 +86,11 @@ export const envSchema = z
     FALLBACK_MIN_REMAINING_MINUTES: z.coerce.number().int().min(1).max(7 * 24 * 60).default(60),
     /** In-process key refresh and reconcile passes; 0 disables them (use the cron route instead). */
     SCHEDULER_INTERVAL_SECONDS: z.coerce.number().int().min(0).max(86_400).default(300),
+    /** Fleet job items one replica runs at once; FLEET_JOB_POLL_SECONDS: how often it looks for work (0: only when a job starts here). */
+    FLEET_JOB_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
+    FLEET_JOB_POLL_SECONDS: z.coerce.number().int().min(0).max(3_600).default(5),
+    /** A fleet job item's claim, renewed while it runs; a dead replica's items are retried after it runs out. */
+    FLEET_JOB_CLAIM_TTL_SECONDS: z.coerce.number().int().min(2).max(3_600).default(60),
     /** Test-only: lets the e2e suite make key mints fail for one browser. Never set it elsewhere. */
     FLEETDECK_E2E_FAULTS: z.enum(["0", "1"]).optional(),
     GITHUB_ID: optionalString,

@@ -26,4 +26,6 @@ export const adminKeys = {
   operations: () => [...instanceKeys.operations(), "admin"] as const,
   bulkTargets: () => [...adminKeys.all, "bulk-targets"] as const,
   revokeUserKeys: (userId: string) => [...adminKeys.all, "revoke-user-keys", userId] as const,
+  jobs: () => [...adminKeys.all, "jobs"] as const,
+  job: (id: string) => [...adminKeys.jobs(), id] as const,
 };

@@ -16,7 +16,8 @@ import { BULK_REDEPLOY_MAX, instanceStatusValues, type FleetQuery, type FleetSor
 import { ServerError } from "@/lib/hooks/use-instances";
 import { keyHealthValues } from "@/lib/instances/schemas";
 import { adminKeys } from "@/lib/query-keys";
-import { BulkRedeployDialog, progressSentence, SHOW_BULK_PROGRESS_ID, useBulkRedeploy, type BulkRun } from "./bulk-redeploy";
+import { BulkRedeployDialog, useBulkRedeploy, type BulkRun } from "./bulk-redeploy";
+import { ActiveFleetJobsBanner } from "./fleet-jobs";
 import { FleetFilters } from "./fleet-filters";
 import { FleetTable, isRedeployable } from "./fleet-table";
 import { formatCount, healthLook, plural, sortLook } from "./labels";
@@ -88,7 +89,7 @@ export function FleetView({ data }: { data: FleetViewData }) {
     setSelection({ href, ids: next });
   };
 
-  const bulk = useBulkRedeploy(refresh);
+  const bulk = useBulkRedeploy();
   const [dialogOpen, setDialogOpen] = useState(false);
   const openRun = (run: BulkRun) => {
     bulk.prepare(run);
@@ -108,16 +109,16 @@ export function FleetView({ data }: { data: FleetViewData }) {
       if (!result.ok) throw new ServerError(result.error.code, result.error.message);
       return result.data;
     },
-    onSuccess: (result) => {
+    onSuccess: (result, view) => {
       if (result.targets.length === 0) toast.info("Nothing to redeploy", { description: "No live instance matches this view." });
-      else openRun({ ...result, source: "filter" });
+      else openRun({ ...result, source: "filter", query: view });
     },
     onError: (error) => toast.error("Could not list the matching instances", { description: error.message }),
   });
 
   const selectedTargets = page.instances.filter((instance) => selected.has(instance.id) && isRedeployable(instance));
   const matching = matchingCount(query, overview);
-  const running = bulk.run !== null && bulk.phase === "running";
+  const running = bulk.starting;
   const busy = pending;
   const sortBy = (sort: FleetSort) =>
     navigate({ ...query, sort, order: query.sort === sort ? (query.order === "asc" ? "desc" : "asc") : sortLook[sort].defaultOrder });
@@ -147,20 +148,7 @@ export function FleetView({ data }: { data: FleetViewData }) {
             The page in this link no longer fits this view, so the view starts from the beginning.
           </Callout>
         ) : null}
-        {running && !dialogOpen ? (
-          <Callout
-            tone="info"
-            title="Bulk redeploy in progress"
-            role="status"
-            action={
-              <Button id={SHOW_BULK_PROGRESS_ID} size="sm" variant="secondary" onClick={() => setDialogOpen(true)}>
-                Show progress
-              </Button>
-            }
-          >
-            {progressSentence(bulk)}
-          </Callout>
-        ) : null}
+        <ActiveFleetJobsBanner />
 
         <div className="flex flex-col gap-2 sm:flex-row sm:items-center sm:justify-between">
           <p id="fleet-table-summary" className="text-sm text-slate-600" aria-live="polite">
@@ -180,7 +168,7 @@ export function FleetView({ data }: { data: FleetViewData }) {
                 <Button
                   size="sm"
                   aria-disabled={running || undefined}
-                  title={running ? "A bulk redeploy is already running." : undefined}
+                  title={running ? "Starting the bulk redeploy…" : undefined}
                   onClick={() => !running && openRun({ targets: selectedTargets.map((instance) => ({ id: instance.id, name: instance.name, ownerEmail: instance.owner.email })), truncated: false, cap: BULK_REDEPLOY_MAX, source: "selected" })}
                 >
                   <RotateCw aria-hidden /> Redeploy selected
@@ -191,7 +179,7 @@ export function FleetView({ data }: { data: FleetViewData }) {
               size="sm"
               variant="secondary"
               aria-disabled={running || resolve.isPending || page.instances.length === 0 || undefined}
-              title={running ? "A bulk redeploy is already running." : `Every live instance this view matches, up to ${formatCount(BULK_REDEPLOY_MAX)} per run.`}
+              title="Every live instance this view matches, as a job on the servers."
               onClick={() => !running && !resolve.isPending && page.instances.length > 0 && resolve.mutate(query)}
             >
               {resolve.isPending ? <Loader2 aria-hidden className="animate-spin" /> : <RotateCw aria-hidden />}

@@ -2,3 +2,4 @@ export * from "./users";
 export * from "./instances";
 export * from "./events";
 export * from "./idempotency";
+export * from "./fleet-jobs";

@@ -309,7 +309,7 @@ describe.each(testDrivers())("admin fleet queries (%s)", (driver) => {
     const capped = await listBulkTargets(database.db, filter, NOW, 25);
     expect(capped.truncated).toBe(true);
     expect(capped.targets.map((target) => target.id)).toEqual(all.slice(0, 25).map((instance) => instance.id));
-    expect(capped.targets[0]).toEqual({ id: all[0]!.id, name: all[0]!.name, ownerEmail: all[0]!.owner.email });
+    expect(capped.targets[0]).toEqual({ id: all[0]!.id, ownerId: all[0]!.owner.id, name: all[0]!.name, ownerEmail: all[0]!.owner.email });
     const everything = await listBulkTargets(database.db, filter, NOW, all.length);
     expect(everything).toEqual({ targets: expect.any(Array), truncated: false });
     expect(everything.targets).toHaveLength(all.length);

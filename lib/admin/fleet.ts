@@ -394,6 +394,7 @@ export function fleetPageQueries(db: Database, query: FleetQuery, now: Date) {
 
 export interface BulkTarget {
   id: string;
+  ownerId: string;
   name: string;
   ownerEmail: string;
 }
@@ -414,7 +415,7 @@ export async function listBulkTargets(
   const filter = fleetFilterWhere(query, now);
   if (filter === false) return { targets: [], truncated: false };
   const rows = await db
-    .select({ id: instances.id, name: instances.name, ownerEmail: users.email })
+    .select({ id: instances.id, ownerId: instances.ownerId, name: instances.name, ownerEmail: users.email })
     .from(instances)
     .innerJoin(users, eq(users.id, instances.ownerId))
     .where(and(filter, isNull(instances.destroyedAt), sql`${instances.status} not in ('destroyed', 'destroying')`))

@@ -6,6 +6,7 @@ import { emptyBodySchema } from "@/lib/http/request";
 import { MAX_BODY_BYTES } from "@/lib/http/body";
 import { instanceParamsSchema } from "@/lib/instances/schemas";
 import { signedOutEverywhereSchema, userIdSchema, userLimitsBodySchema, userLimitsSchema } from "@/lib/users/schemas";
+import { fleetJobPaths } from "./fleet-jobs";
 import { platformProvisionBodySchema, provisionHeadersSchema, refreshKeysBodySchema } from "@/lib/platform/schemas";
 import {
   errorBodySchema,
@@ -27,7 +28,7 @@ const errorDescriptions: Record<number, string> = {
   403: "Signed in, but not an administrator; or a session call that is not same-origin JSON (`csrf_rejected`).",
   404: "No such instance — also for another user's instance and for malformed ids.",
   405: "Method not supported on this path.",
-  409: "Another operation is in progress on the instance (`operation_in_progress`), an Idempotency-Key was reused with another request (`conflict`), or the owner has their quota of instances (`quota_exceeded`).",
+  409: "Another operation is in progress on the instance (`operation_in_progress`), an Idempotency-Key was reused with another request (`conflict`), the owner has their quota of instances (`quota_exceeded`), or a job is not in a state that allows this (`invalid_state`).",
   413: `The body is larger than ${MAX_BODY_BYTES / 1024} KiB.`,
   415: "The body is not application/json.",
   422: "The input has the wrong shape or types (`validation_failed`, with `fields`).",
@@ -178,6 +179,7 @@ export const apiPaths: ZodOpenApiPathsObject = {
       responses: { ...ok(instanceEventListSchema, "The events."), ...errors(401, 403, 404, 405, 422) },
     }),
   },
+  ...fleetJobPaths({ operation, ok, errors }),
   "/api/platform/instances": {
     post: operation("platform", "Provision an instance for a user", {
       operationId: "provisionInstance",

@@ -1,5 +1,6 @@
 import { getDb } from "@/db";
 import { getEnv } from "@/lib/env";
+import { kickFleetJobs } from "@/lib/fleet-jobs/runner";
 import { getLifecycleDeps } from "@/lib/instances/deps";
 import { refreshDueInstances } from "@/lib/instances/refresh";
 import { getKeyStateCache } from "@/lib/keys/runtime";
@@ -8,7 +9,7 @@ import { recordSchedulerStart, timeSchedulerPass } from "@/lib/metrics";
 import { kickRekey } from "./rekey";
 import { pruneExpiredRecords } from "@/lib/retention/prune";
 
-const globalForScheduler = globalThis as typeof globalThis & { fleetdeckScheduler?: NodeJS.Timeout; fleetdeckRetention?: NodeJS.Timeout };
+const globalForScheduler = globalThis as typeof globalThis & { fleetdeckScheduler?: NodeJS.Timeout; fleetdeckRetention?: NodeJS.Timeout; fleetdeckJobPoll?: NodeJS.Timeout };
 
 const RETENTION_INTERVAL_MS = 24 * 60 * 60 * 1000;
 
@@ -41,6 +42,7 @@ function startRetentionPass(): void {
 export function startBackgroundScheduler(): void {
   startRetentionPass();
   const env = getEnv();
+  startFleetJobPolling(env.FLEET_JOB_POLL_SECONDS * 1000);
   const intervalMs = env.SCHEDULER_INTERVAL_SECONDS * 1000;
   if (intervalMs === 0 || globalForScheduler.fleetdeckScheduler) return;
   recordSchedulerStart(env.SCHEDULER_INTERVAL_SECONDS);
@@ -80,6 +82,13 @@ async function rekeyOnRotations(): Promise<void> {
     // The scheduler's passes still re-key revoked instances; the next start tries again.
     logger.warn("could not subscribe to key revocations; re-keying waits for the scheduler", { error });
   }
+}
+
+/** Every replica looks for fleet job items to work (lib/fleet-jobs), so jobs survive restarts and share the load. */
+function startFleetJobPolling(intervalMs: number): void {
+  if (intervalMs === 0 || globalForScheduler.fleetdeckJobPoll) return;
+  globalForScheduler.fleetdeckJobPoll = setInterval(() => void kickFleetJobs(), intervalMs);
+  globalForScheduler.fleetdeckJobPoll.unref();
 }
 
 const ROTATION_PICKUP = { type: "scheduler", id: "pepper-rotation" } as const;

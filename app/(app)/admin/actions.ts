@@ -74,8 +74,8 @@ const bulkQuerySchema = fleetQuerySchema.pick({ keyHealth: true, status: true, o
 
 /**
  * The instances "Redeploy all matching" would touch: those matching the fleet view's filters, in
- * its order, at most BULK_REDEPLOY_MAX (`truncated` says more matched). Read-only; the browser then
- * redeploys them one request each, a few at a time (components/admin/bulk-redeploy.tsx).
+ * its order, at most BULK_REDEPLOY_MAX (`truncated` says more matched), for the confirmation.
+ * Read-only; confirming starts a fleet job that resolves the filter again, without a cap.
  */
 export async function listBulkRedeployTargetsAction(input: unknown): Promise<ActionResult<BulkTargetsResult>> {
   return toActionResult(async () => {

@@ -11,6 +11,7 @@ import { expectBody, expectError } from "@/lib/http/testing/expectations";
 import { findKeyMaterial, seedAccount, startApiServer, type ApiServer, type SeededAccount } from "@/lib/http/testing/api-server";
 import { keyHealthValues } from "@/lib/instances/schemas";
 import { pepperFingerprint } from "@/lib/keys/fingerprints";
+import { fleetJobPageSchema, fleetJobSchema, fleetJobWithItemsSchema } from "@/lib/openapi/fleet-jobs";
 import { fleetPageSchema, instanceEventListSchema, instanceSchema, keyHealthSummarySchema } from "@/lib/openapi/schemas";
 import type { z } from "zod";
 
@@ -106,6 +107,10 @@ describe("admin routes (next start)", () => {
     ["GET", "/api/admin/key-health"],
     ["POST", `/api/admin/instances/${id("to-redeploy")}/redeploy`],
     ["GET", `/api/admin/instances/${id("ok-a")}/events`],
+    ["GET", "/api/admin/jobs"],
+    ["POST", "/api/admin/jobs"],
+    ["GET", `/api/admin/jobs/${randomUUID()}`],
+    ["POST", `/api/admin/jobs/${randomUUID()}/cancel`],
   ] as const;
 
   it("401 without a session, 403 for a signed-in non-admin, on every admin route", async () => {
@@ -284,6 +289,47 @@ describe("admin routes (next start)", () => {
       expectError(await server.request(method, "/api/admin/instances", { cookie: adminCookie }), 405, "method_not_allowed");
       expectError(await server.request(method, "/api/admin/key-health", { cookie: adminCookie }), 405, "method_not_allowed");
     }
+  });
+
+  it("fleet jobs: an admin starts one, it runs on the server to an outcome per item, and bad input is refused in the error shape", async () => {
+    const created = expectBody(
+      await server.request("POST", "/api/admin/jobs", { cookie: adminCookie, body: { kind: "stop", selection: { type: "instances", ids: [id("expired"), randomUUID()] } } }),
+      fleetJobSchema,
+      201,
+    );
+    expect(created).toMatchObject({ kind: "stop", totalItems: 1, createdBy: { id: admin.row.id, email: "root@api.test" } });
+    let job = expectBody(await server.request("GET", `/api/admin/jobs/${created.id}`, { cookie: adminCookie }), fleetJobWithItemsSchema);
+    for (let tries = 0; job.state !== "finished" && tries < 100; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      job = expectBody(await server.request("GET", `/api/admin/jobs/${created.id}`, { cookie: adminCookie }), fleetJobWithItemsSchema);
+    }
+    // The instance was already stopped: a no-op, recorded per item.
+    expect(job).toMatchObject({ state: "finished", counts: { noop: 1 }, items: [{ position: 0, state: "noop", target: { type: "instance", id: id("expired"), name: "expired", ownerEmail: "xena@api.test" } }] });
+    const page = expectBody(await server.request("GET", "/api/admin/jobs?state=finished&limit=5", { cookie: adminCookie }), fleetJobPageSchema);
+    expect(page.jobs.map((listed) => listed.id)).toContain(created.id);
+
+    for (const verb of ["pause", "resume", "cancel"]) {
+      expectError(await server.request("POST", `/api/admin/jobs/${created.id}/${verb}`, { cookie: adminCookie }), 409, "invalid_state");
+      expectError(await server.request("POST", `/api/admin/jobs/${randomUUID()}/${verb}`, { cookie: adminCookie }), 404, "not_found");
+      expectError(await server.request("POST", `/api/admin/jobs/not-a-uuid/${verb}`, { cookie: adminCookie }), 404, "not_found");
+      expectError(await server.request("GET", `/api/admin/jobs/${created.id}/${verb}`, { cookie: adminCookie }), 405, "method_not_allowed");
+    }
+    expectError(await server.request("GET", "/api/admin/jobs/not-a-uuid", { cookie: adminCookie }), 404, "not_found");
+    for (const body of [
+      {},
+      { kind: "explode", selection: { type: "instances", ids: [id("ok-a")] } },
+      { kind: "redeploy", selection: { type: "owners", ids: [xena.row.id] } },
+      { kind: "redeploy", selection: { type: "instances", ids: [] } },
+      { kind: "redeploy", selection: { type: "instances", ids: [randomUUID()] } },
+      { kind: "redeploy", selection: { type: "filter", filter: { keyHealth: ["nope"] } } },
+      { kind: "redeploy", selection: { type: "filter", filter: { status: ["starting"] } } },
+    ]) {
+      expectError(await server.request("POST", "/api/admin/jobs", { cookie: adminCookie, body }), 422, "validation_failed");
+    }
+    for (const query of ["?state=bogus", "?cursor=x", "?limit=0", "?limit=101", "?extra=1"]) {
+      expectError(await server.request("GET", `/api/admin/jobs${query}`, { cookie: adminCookie }), 422, "validation_failed");
+    }
+    expectError(await server.request("GET", `/api/admin/jobs/${created.id}?limit=501`, { cookie: adminCookie }), 422, "validation_failed");
   });
 
   it("no response carried key material; the instance the bad requests named is untouched", async () => {

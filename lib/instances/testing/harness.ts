@@ -32,9 +32,9 @@ export interface LifecycleHarness {
  */
 export async function createLifecycleHarness(
   driver: DatabaseDriver,
-  options: { machines?: MachineProvider; overrides?: Partial<LifecycleDeps> } = {},
+  options: { machines?: MachineProvider; overrides?: Partial<LifecycleDeps>; serverUrl?: string } = {},
 ): Promise<LifecycleHarness> {
-  const database = await createTestDatabase(driver);
+  const database = await createTestDatabase(driver, options.serverUrl ?? process.env.TEST_DATABASE_URL);
   const cache = new KeyStateCache(databaseKeyStateSource(database.db));
   const unlisten = await cache.listen(database);
   const server = http.createServer((request, response) => {

@@ -1,0 +1,144 @@
+/**
+ * `npm run bench:jobs`: fleet-job throughput. A redeploy job over N instances on the Fly fake, whose
+ * machine update and machine wait each take L ms, worked by two replicas (two workers, each with
+ * its own database connection on PostgreSQL) at FLEET_JOB_CONCURRENCY each. Prints the wall time
+ * from job creation until the job is finished, and its ratio to the provider-bound minimum:
+ * N × 2 calls × L ÷ (replicas × concurrency). Every item must succeed exactly once.
+ *
+ *   npm run bench:jobs -- [--instances 1000] [--latency-ms 300] [--concurrency 8] [--replicas 2] [--driver pglite|postgres]
+ *
+ * With --driver postgres it uses TEST_DATABASE_URL (a throwaway database is created and dropped).
+ */
+import { randomBytes, randomUUID } from "node:crypto";
+import { parseArgs } from "node:util";
+import { and, count, eq } from "drizzle-orm";
+import { openDatabase, type DatabaseDriver, type DatabaseHandle } from "@/db/client";
+import { instanceEvents, instances, type NewInstanceRow } from "@/db/schema";
+import { getEnv } from "@/lib/env";
+import { createFleetJob, getFleetJobOrThrow } from "@/lib/fleet-jobs/jobs";
+import { workFleetJobs, type FleetJobWorkerDeps } from "@/lib/fleet-jobs/worker";
+import { createLifecycleHarness } from "@/lib/instances/testing/harness";
+import { keyIdOf } from "@/lib/keys/fingerprints";
+import { createFlyMachineProvider } from "@/lib/machines/fly/provider";
+import { startFakeFly } from "@/lib/machines/fly/testing/fake-fly";
+import type { MachineProvider } from "@/lib/machines/types";
+import { startGatewayStandIn } from "../fly-stand-in";
+
+const { values } = parseArgs({
+  options: {
+    instances: { type: "string", default: "1000" },
+    "latency-ms": { type: "string", default: "300" },
+    concurrency: { type: "string" },
+    replicas: { type: "string", default: "2" },
+    driver: { type: "string", default: process.env.TEST_DATABASE_URL ? "postgres" : "pglite" },
+  },
+});
+const total = Number(values.instances);
+const latencyMs = Number(values["latency-ms"]);
+const concurrency = Number(values.concurrency ?? getEnv().FLEET_JOB_CONCURRENCY);
+const replicaCount = Number(values.replicas);
+const driver = values.driver as DatabaseDriver;
+const TARGET_RATIO = 1.3;
+const CALLS_PER_REDEPLOY = 2; // update (restart with the new key), then wait until started
+
+async function main() {
+  console.log(
+    `bench:jobs — Node ${process.version}, redeploy job over ${total} instances, ${latencyMs} ms per machine call, ${replicaCount} replicas × concurrency ${concurrency}, ${driver}`,
+  );
+  const fake = await startFakeFly({ transitionMs: 0 });
+  const standIn = await startGatewayStandIn(fake);
+  const fly = createFlyMachineProvider({ token: fake.token, app: fake.app, apiHostname: fake.url });
+  const machines: MachineProvider = Object.assign(Object.create(fly) as MachineProvider, {
+    gatewayUrl: (machine: { id: string }) => `${standIn.url}/m/${machine.id}`,
+  });
+  const harness = await createLifecycleHarness(driver, { machines });
+  const extraHandles: DatabaseHandle[] = [];
+  try {
+    const owner = await harness.createUser();
+    const admin = await harness.createUser();
+    const seedStarted = performance.now();
+    const rows: NewInstanceRow[] = [];
+    for (let created = 0; created < total; created += 50) {
+      const batch = await Promise.all(
+        Array.from({ length: Math.min(50, total - created) }, async (_, index) => {
+          const id = randomUUID();
+          const machine = await fly.create({
+            name: `bench-${created + index}`,
+            region: "iad",
+            config: { image: "registry.fly.io/fleetdeck-gateway:latest", env: { INSTANCE_ID: id }, metadata: { fleetdeck_instance_id: id } },
+          });
+          const keyId = keyIdOf(randomBytes(16).toString("hex"));
+          return {
+            id,
+            ownerId: owner.id,
+            name: `bench ${created + index}`,
+            provider: "fly" as const,
+            region: "iad",
+            imageTag: "latest",
+            status: "running" as const,
+            machineId: machine.id,
+            machineVersion: machine.version,
+            keyId,
+            deployedKeyId: keyId,
+          };
+        }),
+      );
+      rows.push(...batch);
+    }
+    for (let start = 0; start < rows.length; start += 1000) await harness.database.db.insert(instances).values(rows.slice(start, start + 1000));
+    console.log(`  seeded ${total} instances and machines in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s`);
+
+    // Each replica has its own connection pool, as separate processes would.
+    const replicas: FleetJobWorkerDeps[] = [];
+    for (let index = 0; index < replicaCount; index++) {
+      let db = harness.database.db;
+      if (index > 0 && harness.database.url) {
+        const handle = await openDatabase({ url: harness.database.url, driver });
+        extraHandles.push(handle);
+        db = handle.db;
+      }
+      replicas.push({ ...harness.deps, db, revokeKeys: async () => {} });
+    }
+    fake.inject("Machines_update", { type: "delay", ms: latencyMs }, total);
+    fake.inject("Machines_wait", { type: "delay", ms: latencyMs }, total);
+
+    const started = performance.now();
+    const job = await createFleetJob(harness.database.db, { kind: "redeploy", selection: { type: "filter", filter: {}, sort: "lastActivityAt", order: "asc" } }, admin, new Date());
+    const createdMs = performance.now() - started;
+    const summaries = await Promise.all(replicas.map((deps) => workFleetJobs({ concurrency, claimTtlMs: 60_000, busyRetryMs: 1_000 }, deps)));
+    const wallMs = performance.now() - started;
+
+    const finished = await getFleetJobOrThrow(harness.database.db, job.id);
+    const [redeploys] = await harness.database.db
+      .select({ value: count() })
+      .from(instanceEvents)
+      .where(and(eq(instanceEvents.action, "redeploy"), eq(instanceEvents.outcome, "success")));
+    const boundMs = (total * CALLS_PER_REDEPLOY * latencyMs) / (replicaCount * concurrency);
+    const ratio = wallMs / boundMs;
+    console.log(`  job created (filter resolved to ${finished.totalItems} items) in ${createdMs.toFixed(0)} ms; state ${finished.state}, counts ${JSON.stringify(finished.counts)}`);
+    console.log(`  items per replica: ${summaries.map((summary) => summary.succeeded).join(" + ")}; successful redeploy events: ${redeploys?.value ?? 0}`);
+    console.log(`  wall time from creation to finished: ${(wallMs / 1000).toFixed(1)} s`);
+    console.log(`  provider-bound minimum (${total} × ${CALLS_PER_REDEPLOY} × ${latencyMs} ms ÷ (${replicaCount} × ${concurrency})): ${(boundMs / 1000).toFixed(1)} s`);
+    console.log(`  ratio: ${ratio.toFixed(2)}× (target ≤ ${TARGET_RATIO}×) ${ratio <= TARGET_RATIO ? "(met)" : "(missed)"}`);
+    const events = await harness.database.db.select({ details: instanceEvents.details, durationMs: instanceEvents.durationMs }).from(instanceEvents).where(eq(instanceEvents.action, "redeploy"));
+    const p50 = (samples: number[]) => [...samples].sort((a, b) => a - b)[Math.floor(samples.length / 2)] ?? NaN;
+    const perStep = (["mint", "persist", "machine", "wait", "credential"] as const).map(
+      (step) => `${step} ${p50(events.map((event) => (event.details as { timings?: Record<string, number> }).timings?.[step] ?? 0)).toFixed(0)} ms`,
+    );
+    console.log(`  per redeploy, p50: total ${p50(events.map((event) => event.durationMs ?? 0)).toFixed(0)} ms (${perStep.join(", ")})`);
+    if (finished.state !== "finished" || finished.counts.succeeded !== total || redeploys?.value !== total) process.exitCode = 1;
+  } finally {
+    for (const handle of extraHandles) await handle.close();
+    await harness.close();
+    await standIn.close();
+    await fake.close();
+  }
+}
+
+main().then(
+  () => process.exit(process.exitCode ?? 0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

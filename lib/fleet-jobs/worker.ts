@@ -1,0 +1,208 @@
+import { and, asc, eq, lte, or, sql, lt } from "drizzle-orm";
+import type { Database } from "@/db";
+import { fleetJobItems, fleetJobs, instances, type FleetJobKind } from "@/db/schema";
+import type { Actor } from "@/lib/audit/events";
+import { redeployInstance, startInstance, stopInstance, type LifecycleDeps } from "@/lib/instances";
+import { toAppError } from "@/lib/instances/operation";
+import { logger } from "@/lib/logger";
+import { finishJobIfDone } from "./jobs";
+
+export interface FleetJobWorkerOptions {
+  /** Items this worker runs at once (FLEET_JOB_CONCURRENCY). */
+  concurrency: number;
+  /** How long a claim lasts without renewal; a worker renews it every third of that while it runs the item. */
+  claimTtlMs: number;
+  /** How long an item whose instance was busy waits before it is claimed again. */
+  busyRetryMs: number;
+  /** Stop claiming after this many items (tests and benchmarks); unbounded by default. */
+  limit?: number;
+}
+
+export interface FleetJobWorkerDeps extends LifecycleDeps {
+  /** Revokes every key of a user and re-keys their running instances (revokeKeysAndRekey). */
+  revokeKeys(input: { userId: string; actor: Actor }): Promise<unknown>;
+}
+
+export interface FleetJobWorkSummary {
+  claimed: number;
+  succeeded: number;
+  noop: number;
+  failed: number;
+  /** Items put back because their instance was busy or the database blinked; claimed again later. */
+  retried: number;
+}
+
+export interface ClaimedItem {
+  id: number;
+  jobId: string;
+  kind: FleetJobKind;
+  createdBy: string | null;
+  targetId: string;
+  token: string;
+}
+
+/**
+ * Claims the next item of any running job, oldest first (items are numbered in job and position
+ * order): a pending item whose retry time has come, or one whose claim ran out (its worker died).
+ * One statement: `FOR UPDATE SKIP LOCKED` keeps racing replicas off each other's pick, and the new
+ * claim token fences the old worker, whatever it writes later is refused. Undefined when no item
+ * is claimable.
+ */
+export async function claimNextFleetJobItem(db: Database, claimTtlMs: number): Promise<Omit<ClaimedItem, "kind" | "createdBy"> | undefined> {
+  const next = db
+    .select({ id: fleetJobItems.id })
+    .from(fleetJobItems)
+    .where(
+      and(
+        sql`${fleetJobItems.state} in ('pending', 'running')`,
+        or(
+          and(eq(fleetJobItems.state, "pending"), lte(fleetJobItems.notBefore, sql`now()`)),
+          and(eq(fleetJobItems.state, "running"), lt(fleetJobItems.claimExpiresAt, sql`now()`)),
+        ),
+        sql`exists (select 1 from ${fleetJobs} where ${fleetJobs.id} = ${fleetJobItems.jobId} and ${fleetJobs.state} = 'running')`,
+      ),
+    )
+    .orderBy(asc(fleetJobItems.id))
+    .limit(1)
+    .for("update", { skipLocked: true });
+  const [claimed] = await db
+    .update(fleetJobItems)
+    .set({
+      state: "running",
+      claimToken: sql`gen_random_uuid()`,
+      claimExpiresAt: sql`now() + ${claimTtlMs} * interval '1 millisecond'`,
+      attempts: sql`${fleetJobItems.attempts} + 1`,
+      startedAt: sql`coalesce(${fleetJobItems.startedAt}, now())`,
+    })
+    .where(eq(fleetJobItems.id, sql`(${next})`))
+    .returning({ id: fleetJobItems.id, jobId: fleetJobItems.jobId, targetId: fleetJobItems.targetId, token: fleetJobItems.claimToken });
+  return claimed ? { ...claimed, token: claimed.token! } : undefined;
+}
+
+/** The job an item belongs to (kind and who started it never change), read once per job per run. */
+function jobLookup(db: Database) {
+  const jobs = new Map<string, Promise<{ kind: FleetJobKind; createdBy: string | null }>>();
+  return (jobId: string) => {
+    let job = jobs.get(jobId);
+    if (!job) {
+      job = db
+        .select({ kind: fleetJobs.kind, createdBy: fleetJobs.createdBy })
+        .from(fleetJobs)
+        .where(eq(fleetJobs.id, jobId))
+        .then(([row]) => row!);
+      jobs.set(jobId, job);
+    }
+    return job;
+  };
+}
+
+const holdsClaim = (item: ClaimedItem) => and(eq(fleetJobItems.id, item.id), eq(fleetJobItems.claimToken, item.token));
+
+/** Renews the claim; false once another worker holds the item. */
+async function renewClaim(db: Database, item: ClaimedItem, claimTtlMs: number): Promise<boolean> {
+  const rows = await db
+    .update(fleetJobItems)
+    .set({ claimExpiresAt: sql`now() + ${claimTtlMs} * interval '1 millisecond'` })
+    .where(holdsClaim(item))
+    .returning({ id: fleetJobItems.id });
+  return rows.length > 0;
+}
+
+type ItemOutcome = "succeeded" | "noop";
+
+/** Runs one item through the same lifecycle function a single click uses, as the admin who started the job. */
+async function runItem(item: ClaimedItem, deps: FleetJobWorkerDeps): Promise<ItemOutcome> {
+  const actor: Actor = { type: "admin", id: item.createdBy };
+  if (item.kind === "revoke_keys") {
+    await deps.revokeKeys({ userId: item.targetId, actor });
+    return "succeeded";
+  }
+  const input = { instanceId: item.targetId, actor };
+  if (item.kind === "redeploy") {
+    await redeployInstance(input, deps);
+    return "succeeded";
+  }
+  const [before] = await deps.db
+    .select({ status: instances.status, keyMintedAt: instances.keyMintedAt })
+    .from(instances)
+    .where(eq(instances.id, item.targetId))
+    .limit(1);
+  if (item.kind === "start") {
+    const after = await startInstance(input, deps);
+    // start on a running instance is a no-op: no mint, so the minted-at time did not move.
+    return before?.status === "running" && after.keyMintedAt?.getTime() === before.keyMintedAt?.getTime() ? "noop" : "succeeded";
+  }
+  await stopInstance(input, deps);
+  return before && (before.status === "stopped" || before.status === "provisioned") ? "noop" : "succeeded";
+}
+
+/** Failures that say "not now" rather than "no": the item goes back to the queue. */
+const RETRYABLE = new Set(["operation_in_progress", "database_unavailable"]);
+
+/**
+ * Works fleet jobs until no item is claimable (or `limit` items were claimed), `concurrency` items
+ * at a time. Each item runs under its claim, renewed while it runs, and ends in exactly one
+ * recorded outcome: succeeded, noop, or failed with the error's code and message. An item whose
+ * instance is busy (`operation_in_progress`, the instance's own lease) or whose database write
+ * failed transiently is put back with a retry time, not failed. An item whose worker died is
+ * claimed again once its claim runs out; the operation lease it may have left on the instance
+ * keeps the retry waiting until that lease is recovered too, so no instance ever sees the item's
+ * operation twice at the same time. Safe to run on every replica at once.
+ */
+export async function workFleetJobs(options: FleetJobWorkerOptions, deps: FleetJobWorkerDeps): Promise<FleetJobWorkSummary> {
+  const summary: FleetJobWorkSummary = { claimed: 0, succeeded: 0, noop: 0, failed: 0, retried: 0 };
+  const limit = options.limit ?? Number.POSITIVE_INFINITY;
+  const jobOf = jobLookup(deps.db);
+  const worker = async () => {
+    while (summary.claimed < limit) {
+      const claimed = await claimNextFleetJobItem(deps.db, options.claimTtlMs);
+      if (!claimed) return;
+      summary.claimed++;
+      const item = { ...claimed, ...(await jobOf(claimed.jobId)) };
+      await workItem(item, options, deps, summary);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, options.concurrency) }, worker));
+  return summary;
+}
+
+async function workItem(item: ClaimedItem, options: FleetJobWorkerOptions, deps: FleetJobWorkerDeps, summary: FleetJobWorkSummary): Promise<void> {
+  const heartbeat = setInterval(() => void renewClaim(deps.db, item, options.claimTtlMs).catch(() => {}), Math.max(200, options.claimTtlMs / 3));
+  heartbeat.unref();
+  let values: Partial<typeof fleetJobItems.$inferInsert>;
+  try {
+    const outcome = await runItem(item, deps);
+    summary[outcome]++;
+    values = { state: outcome, errorCode: null, errorMessage: null, finishedAt: new Date() };
+  } catch (thrown) {
+    const error = toAppError(thrown);
+    if (RETRYABLE.has(error.code)) {
+      summary.retried++;
+      values = { state: "pending", notBefore: new Date(deps.now().getTime() + options.busyRetryMs), errorCode: error.code, errorMessage: error.message };
+    } else {
+      summary.failed++;
+      values = { state: "failed", errorCode: error.code, errorMessage: error.message, finishedAt: new Date() };
+    }
+  } finally {
+    clearInterval(heartbeat);
+  }
+  try {
+    // Fenced by the claim token: a worker whose claim was taken over records nothing.
+    const [recorded] = await deps.db
+      .update(fleetJobItems)
+      .set({ ...values, claimToken: null, claimExpiresAt: null })
+      .where(holdsClaim(item))
+      .returning({ id: fleetJobItems.id });
+    if (!recorded) logger.warn("a fleet job item was taken over before its outcome was recorded", { jobId: item.jobId, itemId: item.id });
+    if (values.state !== "pending") await finishJobIfDone(deps.db, item.jobId);
+  } catch (error) {
+    // The claim runs out and the item is retried; its operation is safe to repeat.
+    logger.warn("could not record a fleet job item's outcome; it will be retried", { jobId: item.jobId, itemId: item.id, error });
+  }
+}
+
+/** Whether any job is running (one indexed read): the poll's cheap check before it sets up a worker. */
+export async function hasRunningFleetJob(db: Database): Promise<boolean> {
+  const rows = await db.select({ id: fleetJobs.id }).from(fleetJobs).where(eq(fleetJobs.state, "running")).limit(1);
+  return rows.length > 0;
+}

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase, type Database } from "@/db/client";
 import { applyMigrations } from "@/db/migrate";
-import { canStartPostgresServer, startPostgresServer, type PostgresServer } from "@/db/testing/postgres-server";
+import { postgresBinDir, startThrowawayPostgres, type ThrowawayPostgres } from "@/db/testing/throwaway-postgres";
 import { keyHealthValues } from "@/lib/instances/schemas";
 import { instanceStatusValues } from "@/lib/admin/schemas";
 import { expectError } from "@/lib/http/testing/expectations";
@@ -40,15 +40,15 @@ const FAMILIES: Record<string, string> = {
 };
 
 // The readiness test stops the database, so where it can, the suite runs on a PostgreSQL server of its own.
-const postgresOfItsOwn = canStartPostgresServer;
+const postgresOfItsOwn = postgresBinDir() !== undefined;
 
 describe("GET /api/metrics and GET /api/ready (next start)", () => {
   let server: ApiServer;
   let owner: SeededAccount;
-  let postgres: PostgresServer | undefined;
+  let postgres: ThrowawayPostgres | undefined;
 
   beforeAll(async () => {
-    postgres = postgresOfItsOwn ? await startPostgresServer() : undefined;
+    postgres = postgresOfItsOwn ? await startThrowawayPostgres() : undefined;
     const seed = async (db: Database) => void (owner = await seedAccount(db, { email: "owner@operate.test" }));
     if (postgres) await onOwnDatabase(async (db) => seed(db));
     server = await startApiServer({
@@ -70,7 +70,7 @@ describe("GET /api/metrics and GET /api/ready (next start)", () => {
 
   afterAll(async () => {
     await server?.close();
-    postgres?.close();
+    await postgres?.close();
   });
 
   const scrape = async () => {
@@ -155,7 +155,7 @@ describe("GET /api/metrics and GET /api/ready (next start)", () => {
     expect(ready.body).toEqual({ ok: true, database: "ok", migrations: expect.any(Number) });
     expect(ready.headers.get("cache-control")).toBe("no-store");
 
-    postgres!.stop();
+    await postgres!.stop();
     const startedAt = Date.now();
     const down = await server.request("GET", "/api/ready");
     expect(Date.now() - startedAt).toBeLessThan(3_000);
@@ -167,7 +167,7 @@ describe("GET /api/metrics and GET /api/ready (next start)", () => {
     const samples = parseExposition(scrape.text);
     expect(sampleValue(samples, "process_start_time_seconds")).toBeGreaterThan(0);
 
-    postgres!.start();
+    await postgres!.start();
     await expect.poll(async () => (await server.request("GET", "/api/ready")).status, { timeout: 15_000, interval: 250 }).toBe(200);
   }, 60_000);
 });

@@ -4,10 +4,14 @@
  * a key push (`POST /env/patch`) answers after `pushLatencyMs` as the gateway does once whoami
  * confirmed the key. Used by the benchmarks only.
  */
+import { randomBytes, randomUUID } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { keyIdOf } from "@/lib/keys/fingerprints";
+import type { Database } from "@/db";
+import { instances, type NewInstanceRow } from "@/db/schema";
 import type { FakeFly } from "@/lib/machines/fly/testing/fake-fly";
+import type { MachineProvider } from "@/lib/machines/types";
 
 export interface GatewayStandIn {
   url: string;
@@ -59,4 +63,50 @@ export async function startGatewayStandIn(fake: FakeFly, options: { pushLatencyM
         server.closeAllConnections();
       }),
   };
+}
+
+/**
+ * Seeds `count` running instances of `ownerId`, each with a machine created on the Fly fake and a
+ * deployed key (its id only; `keyValues` adds what a benchmark needs, e.g. the signer). Prints how
+ * long it took.
+ */
+export async function seedRunningFleet(input: {
+  fly: MachineProvider;
+  db: Database;
+  ownerId: string;
+  count: number;
+  keyValues?: Partial<NewInstanceRow>;
+}): Promise<void> {
+  const started = performance.now();
+  const rows: NewInstanceRow[] = [];
+  for (let created = 0; created < input.count; created += 50) {
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(50, input.count - created) }, async (_, index) => {
+        const id = randomUUID();
+        const machine = await input.fly.create({
+          name: `bench-${created + index}`,
+          region: "iad",
+          config: { image: "registry.fly.io/fleetdeck-gateway:latest", env: { INSTANCE_ID: id }, metadata: { fleetdeck_instance_id: id } },
+        });
+        const keyId = keyIdOf(randomBytes(16).toString("hex"));
+        return {
+          id,
+          ownerId: input.ownerId,
+          name: `bench ${created + index}`,
+          provider: "fly" as const,
+          region: "iad",
+          imageTag: "latest",
+          status: "running" as const,
+          machineId: machine.id,
+          machineVersion: machine.version,
+          keyId,
+          deployedKeyId: keyId,
+          ...input.keyValues,
+        };
+      }),
+    );
+    rows.push(...batch);
+  }
+  for (let start = 0; start < rows.length; start += 1000) await input.db.insert(instances).values(rows.slice(start, start + 1000));
+  console.log(`  seeded ${input.count} instances and machines in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }

@@ -9,20 +9,18 @@
  *
  * With --driver postgres it uses TEST_DATABASE_URL (a throwaway database is created and dropped).
  */
-import { randomBytes, randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
 import { and, count, eq } from "drizzle-orm";
 import { openDatabase, type DatabaseDriver, type DatabaseHandle } from "@/db/client";
-import { instanceEvents, instances, type NewInstanceRow } from "@/db/schema";
+import { instanceEvents } from "@/db/schema";
 import { getEnv } from "@/lib/env";
 import { createFleetJob, getFleetJobOrThrow } from "@/lib/fleet-jobs/jobs";
 import { workFleetJobs, type FleetJobWorkerDeps } from "@/lib/fleet-jobs/worker";
 import { createLifecycleHarness } from "@/lib/instances/testing/harness";
-import { keyIdOf } from "@/lib/keys/fingerprints";
 import { createFlyMachineProvider } from "@/lib/machines/fly/provider";
 import { startFakeFly } from "@/lib/machines/fly/testing/fake-fly";
 import type { MachineProvider } from "@/lib/machines/types";
-import { startGatewayStandIn } from "../fly-stand-in";
+import { seedRunningFleet, startGatewayStandIn } from "../fly-stand-in";
 
 const { values } = parseArgs({
   options: {
@@ -56,37 +54,7 @@ async function main() {
   try {
     const owner = await harness.createUser();
     const admin = await harness.createUser();
-    const seedStarted = performance.now();
-    const rows: NewInstanceRow[] = [];
-    for (let created = 0; created < total; created += 50) {
-      const batch = await Promise.all(
-        Array.from({ length: Math.min(50, total - created) }, async (_, index) => {
-          const id = randomUUID();
-          const machine = await fly.create({
-            name: `bench-${created + index}`,
-            region: "iad",
-            config: { image: "registry.fly.io/fleetdeck-gateway:latest", env: { INSTANCE_ID: id }, metadata: { fleetdeck_instance_id: id } },
-          });
-          const keyId = keyIdOf(randomBytes(16).toString("hex"));
-          return {
-            id,
-            ownerId: owner.id,
-            name: `bench ${created + index}`,
-            provider: "fly" as const,
-            region: "iad",
-            imageTag: "latest",
-            status: "running" as const,
-            machineId: machine.id,
-            machineVersion: machine.version,
-            keyId,
-            deployedKeyId: keyId,
-          };
-        }),
-      );
-      rows.push(...batch);
-    }
-    for (let start = 0; start < rows.length; start += 1000) await harness.database.db.insert(instances).values(rows.slice(start, start + 1000));
-    console.log(`  seeded ${total} instances and machines in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s`);
+    await seedRunningFleet({ fly, db: harness.database.db, ownerId: owner.id, count: total });
 
     // Each replica has its own connection pool, as separate processes would.
     const replicas: FleetJobWorkerDeps[] = [];

@@ -9,20 +9,19 @@
  *
  * With --driver postgres it uses TEST_DATABASE_URL (a throwaway database is created and dropped).
  */
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
 import { count, eq } from "drizzle-orm";
 import type { DatabaseDriver } from "@/db/client";
-import { instanceEvents, instances, type NewInstanceRow } from "@/db/schema";
+import { instanceEvents, instances } from "@/db/schema";
 import { getEnv } from "@/lib/env";
 import { refreshDueInstances } from "@/lib/instances/refresh";
 import { createLifecycleHarness, HARNESS_SECRET } from "@/lib/instances/testing/harness";
-import { keyIdOf } from "@/lib/keys/fingerprints";
 import { createFlyMachineProvider } from "@/lib/machines/fly/provider";
 import { startFakeFly } from "@/lib/machines/fly/testing/fake-fly";
 import type { MachineProvider } from "@/lib/machines/types";
 import { signingKeyIdOf } from "@/lib/tokens/key-ring";
-import { startGatewayStandIn } from "../fly-stand-in";
+import { seedRunningFleet, startGatewayStandIn } from "../fly-stand-in";
 
 const { values } = parseArgs({
   options: {
@@ -53,42 +52,13 @@ async function main() {
     const owner = await harness.createUser();
     const oldKid = signingKeyIdOf(HARNESS_SECRET);
     const expiresAt = new Date(Date.now() + 20 * 24 * 3_600_000);
-    const seedStarted = performance.now();
-    const rows: NewInstanceRow[] = [];
-    for (let created = 0; created < total; created += 50) {
-      const batch = await Promise.all(
-        Array.from({ length: Math.min(50, total - created) }, async (_, index) => {
-          const id = randomUUID();
-          const machine = await fly.create({
-            name: `bench-${created + index}`,
-            region: "iad",
-            config: { image: "registry.fly.io/fleetdeck-gateway:latest", env: { INSTANCE_ID: id }, metadata: { fleetdeck_instance_id: id } },
-          });
-          const keyId = keyIdOf(randomBytes(16).toString("hex"));
-          return {
-            id,
-            ownerId: owner.id,
-            name: `bench ${created + index}`,
-            provider: "fly" as const,
-            region: "iad",
-            imageTag: "latest",
-            status: "running" as const,
-            machineId: machine.id,
-            machineVersion: machine.version,
-            keyId,
-            keyJti: randomUUID(),
-            keySigningKid: oldKid,
-            keyExpiresAt: expiresAt,
-            deployedKeyId: keyId,
-            deployedKeySigningKid: oldKid,
-            deployedKeyExpiresAt: expiresAt,
-          };
-        }),
-      );
-      rows.push(...batch);
-    }
-    for (let start = 0; start < rows.length; start += 1000) await harness.database.db.insert(instances).values(rows.slice(start, start + 1000));
-    console.log(`  seeded ${total} instances and machines in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s`);
+    await seedRunningFleet({
+      fly,
+      db: harness.database.db,
+      ownerId: owner.id,
+      count: total,
+      keyValues: { keyJti: null, keySigningKid: oldKid, keyExpiresAt: expiresAt, deployedKeySigningKid: oldKid, deployedKeyExpiresAt: expiresAt },
+    });
 
     fake.inject("Machines_update", { type: "delay", ms: latencyMs }, total);
     const newSecret = randomBytes(32).toString("hex");

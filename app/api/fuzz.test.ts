@@ -174,7 +174,11 @@ describe("fuzz: malformed requests across every route (next start)", () => {
     const invalidAuth = (): void => {
       const choice = random.pick(["none", "garbage", "wrongSecret", "otherSecret", "forgedCookie", "basic", "crossRole", "emptyBearer"]);
       if (choice === "garbage") options.bearer = random.junk(1 + Math.floor(random.next() * 80)).replace(/\s/g, "_");
-      if (choice === "wrongSecret") options.bearer = `${server.secrets.INTERNAL_API_SECRET!.slice(0, 63)}0`;
+      if (choice === "wrongSecret") {
+        // The right secret with its last character changed (never to itself: secrets are random hex).
+        const secret = server.secrets.INTERNAL_API_SECRET!;
+        options.bearer = `${secret.slice(0, -1)}${secret.endsWith("0") ? "1" : "0"}`;
+      }
       if (choice === "otherSecret") options.bearer = route.auth === "cron" ? server.secrets.INTERNAL_API_SECRET : server.secrets.CRON_SECRET;
       if (choice === "forgedCookie") options.cookie = `next-auth.session-token=${random.junk(40).replace(/[;\s,]/g, "x")}`;
       if (choice === "basic") options.headers!.authorization = `Basic ${Buffer.from("admin:admin").toString("base64")}`;

@@ -9,6 +9,9 @@ import type { LifecycleDeps } from "./deps";
 import { updateUnderLeaseIf, type OperationStep } from "./lease";
 import type { OperationContext } from "./operation";
 
+/** The reason a key was refused at the last check before the machine write (a rotation landed meanwhile). */
+export const REVOKED_DURING_OPERATION = "revoked_during_operation";
+
 /** Minting operations check this before any work: without the signing secret nothing can be minted. */
 export function requireKeyRing(deps: Pick<LifecycleDeps, "keyRing">) {
   return assertKeyRing(deps.keyRing);
@@ -62,7 +65,7 @@ export async function claimMachineWriteForKey(
     throw new AppError(
       "key_unavailable",
       "The instance's API keys were revoked while this operation ran, so the chosen key is already dead. Nothing was written to the machine; a fresh key under the new pepper is needed.",
-      { reason: "revoked_during_operation" },
+      { reason: REVOKED_DURING_OPERATION },
     );
   }
 }

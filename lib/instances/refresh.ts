@@ -8,7 +8,7 @@ import { pushKeyToGateway } from "@/lib/machines/gateway-client";
 import { signingKeyIdOf } from "@/lib/tokens/key-ring";
 import type { LifecycleDeps } from "./deps";
 import { deployedKeyValues } from "./deploy";
-import { claimMachineWriteForKey, mintKeyFor, requireKeyRing, storeKeyUnderLease } from "./fresh-key";
+import { claimMachineWriteForKey, mintKeyFor, requireKeyRing, REVOKED_DURING_OPERATION, storeKeyUnderLease } from "./fresh-key";
 import { claimLeases, type Lease } from "./lease";
 import { dueForRefresh, REFRESH_BACKOFF_CAP_MS, refreshOrder } from "./refresh-due";
 import { buildMachineConfig } from "./machine-config";
@@ -78,9 +78,11 @@ export async function refreshDueInstances(options: RefreshOptions, deps: Lifecyc
       summary.refreshed++;
       summary.results.push({ instanceId: row.id, outcome: "refreshed", keyId: row.deployedKeyId ?? undefined });
     } catch (error) {
+      const failure = toAppError(error);
       summary.failed++;
-      failedHere.push(lease.instanceId);
-      summary.results.push({ instanceId: lease.instanceId, outcome: "failed", errorCode: toAppError(error).code });
+      // Every other failure backs off, so it is not due again in this pass anyway.
+      if (failure.details?.reason === REVOKED_DURING_OPERATION) failedHere.push(lease.instanceId);
+      summary.results.push({ instanceId: lease.instanceId, outcome: "failed", errorCode: failure.code });
     }
   };
 

@@ -60,6 +60,16 @@ export async function expectNoAxeViolations(page: Page, context: string, options
   if (disabled.length) builder = builder.disableRules(disabled);
   if (options.include) builder = builder.include(options.include);
   for (const selector of options.exclude ?? []) builder = builder.exclude(selector);
+  // Colours are judged as they settle: a toast or dialog still fading in is lighter than it will be.
+  // Spinners animate forever, so only animations that end are waited for.
+  await page.evaluate(() =>
+    Promise.all(
+      document
+        .getAnimations()
+        .filter((animation) => animation.effect?.getComputedTiming().iterations !== Infinity)
+        .map((animation) => animation.finished.catch(() => undefined)),
+    ),
+  );
   const { violations } = await builder.analyze();
   expect(violations.map(describe), `axe violations on ${context}`).toEqual([]);
 }

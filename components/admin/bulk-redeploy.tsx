@@ -2,7 +2,7 @@
 
 import { Loader2 } from "lucide-react";
 import { useRouter } from "next/navigation";
-import { useState } from "react";
+import { useRef, useState } from "react";
 import { toast } from "sonner";
 import { Button } from "@/components/ui/button";
 import { Callout } from "@/components/ui/callout";
@@ -40,6 +40,8 @@ function selectionOf(run: BulkRun): FleetJobSelection {
 export function useBulkRedeploy() {
   const router = useRouter();
   const [run, setRun] = useState<BulkRun | null>(null);
+  // The confirmation has no trigger of its own: focus goes back to whatever opened it.
+  const opener = useRef<HTMLElement | null>(null);
   const create = useCreateFleetJob();
   const start = () => {
     if (!run || create.isPending) return;
@@ -54,7 +56,17 @@ export function useBulkRedeploy() {
       },
     );
   };
-  return { run, starting: create.isPending, prepare: setRun, start, clear: () => setRun(null) };
+  const prepare = (next: BulkRun | null) => {
+    opener.current = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+    setRun(next);
+  };
+  const clear = () => {
+    setRun(null);
+    const element = opener.current;
+    opener.current = null;
+    requestAnimationFrame(() => element?.focus());
+  };
+  return { run, starting: create.isPending, prepare, start, clear };
 }
 
 export type BulkRedeploy = ReturnType<typeof useBulkRedeploy>;

@@ -34,7 +34,7 @@ export default defineConfig({
     launchOptions: { executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium", args: chromiumArgs },
   },
   webServer: {
-    command: "npx tsx e2e/start-server.ts",
+    command: "npx tsx --conditions=react-server e2e/start-server.ts",
     url: `${E2E_BASE_URL}/api/health`,
     reuseExistingServer: false,
     timeout: 120_000,

@@ -10,7 +10,7 @@ import type { AddressInfo } from "node:net";
 import { keyIdOf } from "@/lib/keys/fingerprints";
 import type { Database } from "@/db";
 import { instances, type NewInstanceRow } from "@/db/schema";
-import type { FakeFly } from "@/lib/machines/fly/testing/fake-fly";
+import type { FakeFly } from "@/test/fly/fake-fly";
 import type { MachineProvider } from "@/lib/machines/types";
 
 export interface GatewayStandIn {

@@ -3,8 +3,8 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase, queryRows, type DatabaseHandle } from "./client";
 import { isDatabaseUnavailable } from "./errors";
-import { createTestDatabase, realPostgresDrivers, type TestDatabase } from "./testing";
-import { startTcpProxy, type TcpProxy } from "./testing/tcp-proxy";
+import { createTestDatabase, realPostgresDrivers, type TestDatabase } from "@/test/db";
+import { startTcpProxy, type TcpProxy } from "@/test/db/tcp-proxy";
 
 describe.each(realPostgresDrivers())("pool timeouts on %s behind a network that stops answering", (driver) => {
   let database: TestDatabase;

@@ -1,3 +1,4 @@
+import "server-only";
 import { chmodSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import type { SQL } from "drizzle-orm";

@@ -1,5 +1,5 @@
-import { getEnv } from "@/lib/env";
-import { logger } from "@/lib/logger";
+import { getEnv } from "@/shared/env";
+import { logger } from "@/shared/logger";
 import { openDatabase, type Database, type DatabaseHandle } from "./client";
 import { applyMigrations } from "./migrate";
 

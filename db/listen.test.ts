@@ -1,7 +1,7 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { directUrlFor, isPoolerUrl, openDatabase } from "./client";
-import { createTestDatabase, realPostgresDrivers, type TestDatabase } from "./testing";
+import { createTestDatabase, realPostgresDrivers, type TestDatabase } from "@/test/db";
 
 describe("directUrlFor (LISTEN's connection)", () => {
   it("drops -pooler from a Neon pooled host and leaves every other URL alone", () => {

@@ -5,7 +5,7 @@ import path from "node:path";
 import { eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { instances, users } from "./schema";
-import { createTestDatabase, testDrivers, type TestDatabase } from "./testing";
+import { createTestDatabase, testDrivers, type TestDatabase } from "@/test/db";
 import { queryRows, selectDriver } from "./client";
 import { applyMigrations } from "./migrate";
 

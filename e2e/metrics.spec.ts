@@ -1,5 +1,5 @@
 import { expect, test, type APIRequestContext } from "@playwright/test";
-import { parseExposition, sampleValue, type Sample } from "@/lib/metrics/testing/exposition";
+import { parseExposition, sampleValue, type Sample } from "@/test/metrics/exposition";
 import { e2eUsers } from "./fixtures";
 import { createRunningInstance, redeployAndConfirm, revokeAllKeys, uniqueName } from "./dashboard-helpers";
 import { signIn } from "./helpers";

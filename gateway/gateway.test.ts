@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { getGatewayHealth, pushKeyToGateway, waitForGatewayCredential } from "@/lib/machines/gateway-client";
 import { gatewayTokenFor } from "@/lib/machines/gateway-token";
 import { MachineError } from "@/lib/machines/types";
-import { startFakeWhoami, type FakeWhoami } from "@/lib/machines/testing/fake-whoami";
+import { startFakeWhoami, type FakeWhoami } from "@/test/machines/fake-whoami";
 
 const GATEWAY = path.resolve(import.meta.dirname, "gateway.mjs");
 const SECRET = "test-gateway-token-secret-0123456789abcdef";

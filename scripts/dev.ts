@@ -10,7 +10,7 @@ import path from "node:path";
 import { openDatabase } from "@/db/client";
 import { applyMigrations } from "@/db/migrate";
 import { seedDemoUsersIfEmpty } from "@/lib/demo/seed";
-import { parseEnv } from "@/lib/env";
+import { parseEnv } from "@/shared/env";
 import { loadLocalEnv } from "./load-env";
 
 const ENV_FILE = ".env.local";
@@ -95,7 +95,7 @@ async function ensureMachineService(): Promise<string> {
   }
   mkdirSync(path.dirname(MACHINES_STATE_FILE), { recursive: true });
   const log = openSync(MACHINES_LOG_FILE, "a");
-  const service = spawn(path.join("node_modules", ".bin", "tsx"), ["scripts/machines.ts", "--port", "0", "--state-file", MACHINES_STATE_FILE], {
+  const service = spawn(path.join("node_modules", ".bin", "tsx"), ["--conditions=react-server", "scripts/machines.ts", "--port", "0", "--state-file", MACHINES_STATE_FILE], {
     detached: true,
     stdio: ["ignore", log, log],
     env: process.env,

@@ -7,7 +7,7 @@ import { parseArgs } from "node:util";
 import { openDatabase } from "@/db/client";
 import { applyMigrations } from "@/db/migrate";
 import { seedFleet } from "@/lib/demo/seed-fleet";
-import { parseEnv } from "@/lib/env";
+import { parseEnv } from "@/shared/env";
 import { loadLocalEnv } from "./load-env";
 
 async function main() {

@@ -28,7 +28,7 @@ const env = {
 };
 
 function run(script: string, args: string[], input?: string) {
-  return spawnSync(path.join("node_modules", ".bin", "tsx"), [script, ...args], { env, input, encoding: "utf8" });
+  return spawnSync(path.join("node_modules", ".bin", "tsx"), ["--conditions=react-server", script, ...args], { env, input, encoding: "utf8" });
 }
 
 async function withDb<T>(work: (db: Awaited<ReturnType<typeof openDatabase>>["db"]) => Promise<T>): Promise<T> {

@@ -10,7 +10,7 @@ import { parseArgs } from "node:util";
 import { ZodError } from "zod";
 import { openDatabase } from "@/db/client";
 import { applyMigrations } from "@/db/migrate";
-import { parseEnv } from "@/lib/env";
+import { parseEnv } from "@/shared/env";
 import { upsertUser } from "@/lib/users/users";
 import { loadLocalEnv } from "./load-env";
 

@@ -4,7 +4,7 @@
  * directly through node-postgres. Targets: API p95 under 50 ms and within 2× of the raw SQL, for a
  * filtered, sorted page of GET /api/admin/instances and for GET /api/admin/key-health.
  *
- *   TEST_DATABASE_URL=postgres://… npx tsx bench/admin/run.ts [--count 100000] [--requests 200] [--warmup 20]
+ *   TEST_DATABASE_URL=postgres://… npx tsx --conditions=react-server bench/admin/run.ts [--count 100000] [--requests 200] [--warmup 20]
  *        [--build] [--keep] [--no-compression]
  *
  * It creates a throwaway database next to TEST_DATABASE_URL's, applies the migrations, seeds the

@@ -13,12 +13,12 @@ import { parseArgs } from "node:util";
 import { and, count, eq } from "drizzle-orm";
 import { openDatabase, type DatabaseDriver, type DatabaseHandle } from "@/db/client";
 import { instanceEvents } from "@/db/schema";
-import { getEnv } from "@/lib/env";
+import { getEnv } from "@/shared/env";
 import { createFleetJob, getFleetJobOrThrow } from "@/lib/fleet-jobs/jobs";
 import { workFleetJobs, type FleetJobWorkerDeps } from "@/lib/fleet-jobs/worker";
-import { createLifecycleHarness } from "@/lib/instances/testing/harness";
+import { createLifecycleHarness } from "@/test/instances/harness";
 import { createFlyMachineProvider } from "@/lib/machines/fly/provider";
-import { startFakeFly } from "@/lib/machines/fly/testing/fake-fly";
+import { startFakeFly } from "@/test/fly/fake-fly";
 import type { MachineProvider } from "@/lib/machines/types";
 import { seedRunningFleet, startGatewayStandIn } from "../fly-stand-in";
 

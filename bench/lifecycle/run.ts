@@ -13,11 +13,11 @@ import { and, asc, eq } from "drizzle-orm";
 import type { DatabaseDriver } from "@/db/client";
 import { instanceEvents } from "@/db/schema";
 import { createFlyMachineProvider } from "@/lib/machines/fly/provider";
-import { startFakeFly } from "@/lib/machines/fly/testing/fake-fly";
+import { startFakeFly } from "@/test/fly/fake-fly";
 import type { MachineProvider } from "@/lib/machines/types";
 import { redeployInstance } from "@/lib/instances/redeploy";
 import { startInstance } from "@/lib/instances/start";
-import { createLifecycleHarness, type LifecycleHarness } from "@/lib/instances/testing/harness";
+import { createLifecycleHarness, type LifecycleHarness } from "@/test/instances/harness";
 import { startGatewayStandIn } from "../fly-stand-in";
 
 const { values } = parseArgs({

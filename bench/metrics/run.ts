@@ -5,7 +5,7 @@
  * (target: 1), and the overview query with the metrics' running-instance figures against the same
  * query without them (target: within 1.2x).
  *
- *   TEST_DATABASE_URL=postgres://… npx tsx bench/metrics/run.ts [--count 100000] [--scrapes 200] [--keep]
+ *   TEST_DATABASE_URL=postgres://… npx tsx --conditions=react-server bench/metrics/run.ts [--count 100000] [--scrapes 200] [--keep]
  *
  * It creates a throwaway database next to TEST_DATABASE_URL's, applies the migrations, seeds the
  * fleet with seedFleet and drops the database at the end unless --keep. Scrapes call the route's

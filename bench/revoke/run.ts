@@ -12,7 +12,7 @@ import { parseArgs } from "node:util";
 import type { DatabaseDriver } from "@/db/client";
 import { refreshDueInstances } from "@/lib/instances/refresh";
 import { startInstance } from "@/lib/instances/start";
-import { createLifecycleHarness } from "@/lib/instances/testing/harness";
+import { createLifecycleHarness } from "@/test/instances/harness";
 import { rotatePepper } from "@/lib/keys/rotate-pepper";
 import { getGatewayHealth } from "@/lib/machines/gateway-client";
 import type { LocalMachineProvider } from "@/lib/machines/local/provider";

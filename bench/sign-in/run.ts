@@ -6,7 +6,7 @@
  * the hardest case for the bound. The mints are the real mintApiKey (pepper read, HS256 signing),
  * in the same process, as in the app.
  *
- *   npx tsx bench/sign-in/run.ts [--seconds 8] [--flood 50]
+ *   npx tsx --conditions=react-server bench/sign-in/run.ts [--seconds 8] [--flood 50]
  *
  * With TEST_DATABASE_URL it runs on a throwaway PostgreSQL database (as production does); without
  * it on in-memory PGlite, whose single connection also queues the mints behind the flood's queries.
@@ -15,7 +15,7 @@
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
 import { users } from "@/db/schema";
-import { createTestDatabase } from "@/db/testing";
+import { createTestDatabase } from "@/test/db";
 import { authorizeCredentials } from "@/lib/auth/options";
 import { HASH_CONCURRENCY, hashPassword, setHashConcurrencyForBench } from "@/lib/auth/password";
 import { PEER_ADDRESS_HEADER } from "@/lib/http/peer-address";

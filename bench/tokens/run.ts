@@ -3,7 +3,7 @@
  * whoami hot path in-process, and `GET /api/gateway/whoami` requests/s against the trivial
  * `GET /api/health` in the same production server, printed as ratios (target: whoami ≥ 0.9×).
  *
- *   npx tsx bench/tokens/run.ts [--seconds 10] [--connections 10] [--micro-seconds 2] [--build] [--skip-server]
+ *   npx tsx --conditions=react-server bench/tokens/run.ts [--seconds 10] [--connections 10] [--micro-seconds 2] [--build] [--skip-server]
  *
  * The server part needs a production build (`next build`, or pass --build). It seeds a user, an
  * instance and a key into a fresh temporary PGlite directory *before* starting `next start` on a

@@ -1,9 +1,10 @@
+import "server-only";
 import { and, count, eq, getTableColumns, gt, gte, inArray, isNotNull, isNull, lte, or, sql, type SQL } from "drizzle-orm";
 import type { PgColumn } from "drizzle-orm/pg-core";
 import { z } from "zod";
 import { queryRows, type Database } from "@/db";
 import { instances, users, type InstanceStatus } from "@/db/schema";
-import { getEnv } from "@/lib/env";
+import { getEnv } from "@/shared/env";
 import { AppError } from "@/lib/errors";
 import { hasControlCharacters } from "@/lib/validation/text";
 import { toInstanceDto, toInstanceEventDto, type InstanceDto, type InstanceEventDto } from "@/lib/instances/dto";

@@ -1,5 +1,5 @@
 import type { Database } from "@/db";
-import { logger } from "@/lib/logger";
+import { logger } from "@/shared/logger";
 import { getFleetOverview, type FleetOverview } from "./fleet";
 
 /**

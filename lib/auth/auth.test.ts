@@ -3,7 +3,7 @@ import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Database } from "@/db";
 import { instanceEvents, signInAttempts, users } from "@/db/schema";
-import { createTestDatabase, testDrivers, type TestDatabase } from "@/db/testing";
+import { createTestDatabase, testDrivers, type TestDatabase } from "@/test/db";
 import { PEER_ADDRESS_HEADER, clientAddress } from "@/lib/http/peer-address";
 import { endAllSessions, upsertUser } from "@/lib/users/users";
 import { authorizeCredentials, TOO_MANY_ATTEMPTS } from "./options";

@@ -1,8 +1,8 @@
 import { eq } from "drizzle-orm";
 import type { Database } from "@/db";
 import { users } from "@/db/schema";
-import type { Env } from "@/lib/env";
-import { logger } from "@/lib/logger";
+import type { Env } from "@/shared/env";
+import { logger } from "@/shared/logger";
 
 type Fetch = typeof fetch;
 

@@ -1,9 +1,11 @@
+import "server-only";
 import type { NextAuthOptions } from "next-auth";
 import CredentialsProvider from "next-auth/providers/credentials";
 import GitHubProvider from "next-auth/providers/github";
 import { getDb, type Database } from "@/db";
-import { getEnv, keyRingFromEnv } from "@/lib/env";
-import { logger } from "@/lib/logger";
+import { getEnv } from "@/shared/env";
+import { keyRingFromEnv } from "@/lib/tokens/configured";
+import { logger } from "@/shared/logger";
 import { signInSchema } from "@/lib/users/schemas";
 import { getUserByEmail, getUserByGithubId } from "@/lib/users/users";
 import { clientAddress } from "@/lib/http/peer-address";

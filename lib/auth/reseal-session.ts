@@ -1,5 +1,6 @@
 import type { NextRequest, NextResponse } from "next/server";
-import { getEnv, keyRingFromEnv } from "@/lib/env";
+import { getEnv } from "@/shared/env";
+import { keyRingFromEnv } from "@/lib/tokens/configured";
 import { decodeSessionToken, encodeSessionToken, SESSION_MAX_AGE_SECONDS, sessionCookieName } from "./session-token";
 
 /**

@@ -1,5 +1,5 @@
 import { decode, encode, type JWT } from "next-auth/jwt";
-import { getEnv } from "@/lib/env";
+import { getEnv } from "@/shared/env";
 import type { KeyRing } from "@/lib/tokens/key-ring";
 
 /** How long a session lives (next-auth's session.maxAge); a re-issued cookie gets the same. */

@@ -3,7 +3,8 @@ import { notFound, redirect } from "next/navigation";
 import { getDb } from "@/db";
 import { AppError } from "@/lib/errors";
 import { getUserById, toSessionUser, type SessionUser } from "@/lib/users/users";
-import { getEnv, keyRingFromEnv } from "@/lib/env";
+import { getEnv } from "@/shared/env";
+import { keyRingFromEnv } from "@/lib/tokens/configured";
 import { decodeSessionToken, sessionCookieName } from "./session-token";
 
 export { sessionCookieName };

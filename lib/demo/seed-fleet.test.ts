@@ -2,7 +2,7 @@ import { count, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { instances, users } from "@/db/schema";
 import { queryRows } from "@/db/client";
-import { createTestDatabase, type TestDatabase } from "@/db/testing";
+import { createTestDatabase, type TestDatabase } from "@/test/db";
 import { computeKeyHealth } from "@/lib/instances/key-health";
 import { pepperFingerprint } from "@/lib/keys/fingerprints";
 import { seedFleet } from "./seed-fleet";

@@ -1,7 +1,7 @@
 import { getDb } from "@/db";
-import { getEnv } from "@/lib/env";
+import { getEnv } from "@/shared/env";
 import { getLifecycleDeps } from "@/lib/instances/deps";
-import { logger } from "@/lib/logger";
+import { logger } from "@/shared/logger";
 import { revokeKeysAndRekey } from "@/lib/scheduler/rekey";
 import { hasRunningFleetJob, workFleetJobs } from "./worker";
 

@@ -4,7 +4,7 @@ import { fleetJobItems, fleetJobs, instances, type FleetJobKind } from "@/db/sch
 import type { Actor } from "@/lib/audit/events";
 import { redeployInstance, startInstance, stopInstance, type LifecycleDeps } from "@/lib/instances";
 import { toAppError } from "@/lib/instances/operation";
-import { logger } from "@/lib/logger";
+import { logger } from "@/shared/logger";
 import { finishJobIfDone } from "./jobs";
 
 export interface FleetJobWorkerOptions {

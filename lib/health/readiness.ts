@@ -1,7 +1,7 @@
 import { getDatabaseHandle, type DatabaseHandle } from "@/db";
 import { getMigrationState } from "@/db/readiness";
 import { AppError } from "@/lib/errors";
-import { logger } from "@/lib/logger";
+import { logger } from "@/shared/logger";
 
 /** A probe answers within this, whatever the database does (Fly's check timeout is longer). */
 export const READINESS_TIMEOUT_MS = 2_000;

@@ -1,7 +1,7 @@
 import { ZodError } from "zod";
 import { isDatabaseUnavailable } from "@/db/errors";
 import { DATABASE_RETRY_AFTER_SECONDS, errorStatus, isAppError, type ErrorCode } from "@/lib/errors";
-import { logger } from "@/lib/logger";
+import { logger } from "@/shared/logger";
 
 export interface ErrorBody {
   error: { code: string; message: string; fields?: Record<string, string[]> };

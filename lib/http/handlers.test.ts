@@ -4,8 +4,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { z } from "zod";
 import { openDatabase } from "@/db/client";
 import { isDatabaseUnavailable } from "@/db/errors";
-import { createTestDatabase, realPostgresDrivers, type TestDatabase } from "@/db/testing";
-import { resetEnvForTests } from "@/lib/env";
+import { createTestDatabase, realPostgresDrivers, type TestDatabase } from "@/test/db";
+import { resetEnvForTests } from "@/shared/env";
 import { AppError } from "@/lib/errors";
 import { readJsonBody } from "./body";
 import { errorResponse, toErrorResponse } from "./errors";

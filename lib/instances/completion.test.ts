@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase, queryRows, type DatabaseHandle } from "@/db/client";
-import { createTestDatabase, type TestDatabase } from "@/db/testing";
+import { createTestDatabase, type TestDatabase } from "@/test/db";
 import { completeDurably, completionsSettled } from "./completion";
 
 const FAST = { minDelayMs: 20, maxDelayMs: 80, giveUpAfterMs: 5_000 };

@@ -1,5 +1,5 @@
 import { isDatabaseUnavailable } from "@/db/errors";
-import { logger } from "@/lib/logger";
+import { logger } from "@/shared/logger";
 
 /** One write that finishes an operation (its lease release, its audit event). */
 export interface CompletionWrite {

@@ -1,5 +1,6 @@
 import { getDatabaseHandle, type Database } from "@/db";
-import { getEnv, keyRingFromEnv } from "@/lib/env";
+import { getEnv } from "@/shared/env";
+import { keyRingFromEnv } from "@/lib/tokens/configured";
 import type { KeyRing } from "@/lib/tokens/key-ring";
 import { requireEncryptionKey } from "@/lib/keys/encryption";
 import type { KeyStateCache } from "@/lib/keys/key-state-cache";

@@ -16,7 +16,7 @@ import type { MachineProvider } from "@/lib/machines/types";
 import type { LifecycleDeps } from "./deps";
 import { redeployInstance } from "./redeploy";
 import { startInstance } from "./start";
-import { createLifecycleHarness, type LifecycleHarness } from "./testing/harness";
+import { createLifecycleHarness, type LifecycleHarness } from "@/test/instances/harness";
 
 const TOKEN = "fencing-test-machine-service-token";
 const WRITES = new Set(["Machines_create", "Machines_update", "Machines_start", "Machines_stop", "Machines_delete"]);

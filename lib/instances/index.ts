@@ -1,3 +1,4 @@
+import "server-only";
 export { provisionInstance } from "./provision";
 export { startInstance, type InstanceOperationInput } from "./start";
 export { stopInstance } from "./stop";

@@ -9,7 +9,7 @@ import { and, asc, eq, inArray } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase } from "@/db/client";
 import { instanceEvents, instances, users, type InstanceRow } from "@/db/schema";
-import { realPostgresDrivers, testDrivers } from "@/db/testing";
+import { realPostgresDrivers, testDrivers } from "@/test/db";
 import { AppError } from "@/lib/errors";
 import { authenticateInstanceKey } from "@/lib/keys/authenticate";
 import { decryptApiKey, encryptApiKey } from "@/lib/keys/encryption";
@@ -24,7 +24,7 @@ import { redeployInstance } from "./redeploy";
 import { refreshDueInstances } from "./refresh";
 import { startInstance } from "./start";
 import { stopInstance } from "./stop";
-import { createLifecycleHarness, withUsersLocked, HARNESS_SECRET, type LifecycleHarness } from "./testing/harness";
+import { createLifecycleHarness, withUsersLocked, HARNESS_SECRET, type LifecycleHarness } from "@/test/instances/harness";
 
 const user = (id: string) => ({ type: "user" as const, id });
 

@@ -1,12 +1,12 @@
 import { eq, isNull, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { instances } from "@/db/schema";
-import { testDrivers } from "@/db/testing";
+import { testDrivers } from "@/test/db";
 import type { MachineProvider } from "@/lib/machines/types";
 import { toInstanceStatusDto } from "./dto";
 import { createLeaseFence, fenceMachineProvider } from "./fence";
 import { acquireLease, claimLeases, releaseLease, renewLease, updateUnderLeaseIf } from "./lease";
-import { createLifecycleHarness, type LifecycleHarness } from "./testing/harness";
+import { createLifecycleHarness, type LifecycleHarness } from "@/test/instances/harness";
 
 describe.each(testDrivers())("operation leases (%s)", (driver) => {
   let harness: LifecycleHarness;

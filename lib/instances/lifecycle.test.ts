@@ -1,7 +1,7 @@
 import { and, asc, eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { instanceEvents, instances } from "@/db/schema";
-import { realPostgresDrivers, testDrivers } from "@/db/testing";
+import { realPostgresDrivers, testDrivers } from "@/test/db";
 import { AppError } from "@/lib/errors";
 import { rotatePepper } from "@/lib/keys/rotate-pepper";
 import { getGatewayHealth, waitForGatewayCredential } from "@/lib/machines/gateway-client";
@@ -12,7 +12,7 @@ import { getInstanceConfig, getInstanceStatus } from "./status";
 import { redeployInstance } from "./redeploy";
 import { startInstance } from "./start";
 import { stopInstance } from "./stop";
-import { createLifecycleHarness, withUsersLocked, type LifecycleHarness } from "./testing/harness";
+import { createLifecycleHarness, withUsersLocked, type LifecycleHarness } from "@/test/instances/harness";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const user = (id: string) => ({ type: "user" as const, id });

@@ -5,7 +5,7 @@ import { isDatabaseUnavailable } from "@/db/errors";
 import { AppError, databaseUnavailableError, isAppError } from "@/lib/errors";
 import { notifyKeyStateChanged } from "@/lib/keys/invalidation";
 import { consumeUserOperation } from "@/lib/limits/rate-limit";
-import { logger } from "@/lib/logger";
+import { logger } from "@/shared/logger";
 import { isMachineError, type MachineError } from "@/lib/machines/types";
 import { completeDurably } from "./completion";
 import { recordOperation } from "@/lib/metrics";

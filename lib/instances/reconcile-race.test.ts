@@ -5,7 +5,7 @@ import type { MachineProvider } from "@/lib/machines/types";
 import { reconcileInstance } from "./reconcile";
 import { redeployInstance } from "./redeploy";
 import { startInstance } from "./start";
-import { createLifecycleHarness, type LifecycleHarness } from "./testing/harness";
+import { createLifecycleHarness, type LifecycleHarness } from "@/test/instances/harness";
 
 describe("reconcile racing an operation", () => {
   let harness: LifecycleHarness;

@@ -1,12 +1,12 @@
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { instances } from "@/db/schema";
-import { testDrivers } from "@/db/testing";
+import { testDrivers } from "@/test/db";
 import { createLocalMachineProvider, type LocalMachineProvider } from "@/lib/machines/local/provider";
 import { reconcileStaleInstances } from "./reconcile";
 import { startInstance } from "./start";
 import { getInstanceStatus } from "./status";
-import { createLifecycleHarness, type LifecycleHarness } from "./testing/harness";
+import { createLifecycleHarness, type LifecycleHarness } from "@/test/instances/harness";
 
 describe.each(testDrivers())("reconciling status drift (%s)", (driver) => {
   let harness: LifecycleHarness;

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { and, eq, inArray } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { instanceEvents, instances } from "@/db/schema";
-import { realPostgresDrivers, testDrivers } from "@/db/testing";
+import { realPostgresDrivers, testDrivers } from "@/test/db";
 import { rotatePepper } from "@/lib/keys/rotate-pepper";
 import { getGatewayHealth } from "@/lib/machines/gateway-client";
 import type { LocalMachineProvider } from "@/lib/machines/local/provider";
@@ -10,7 +10,7 @@ import { refreshBackoffMs, refreshDueInstances } from "./refresh";
 import { refreshJitterOf, refreshPointOf, refreshPointSql } from "./refresh-due";
 import { startInstance } from "./start";
 import { stopInstance } from "./stop";
-import { createLifecycleHarness, type LifecycleHarness } from "./testing/harness";
+import { createLifecycleHarness, type LifecycleHarness } from "@/test/instances/harness";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 

@@ -2,7 +2,7 @@ import { and, notInArray } from "drizzle-orm";
 import { instances } from "@/db/schema";
 import type { Actor } from "@/lib/audit/events";
 import { AppError } from "@/lib/errors";
-import { getEnv } from "@/lib/env";
+import { getEnv } from "@/shared/env";
 import { gatewayTokenFor } from "@/lib/machines/gateway-token";
 import { pushKeyToGateway } from "@/lib/machines/gateway-client";
 import { signingKeyIdOf } from "@/lib/tokens/key-ring";

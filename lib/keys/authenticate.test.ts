@@ -3,7 +3,7 @@ import { eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase, type DatabaseHandle } from "@/db/client";
 import { instances, users } from "@/db/schema";
-import { createTestDatabase, realPostgresDrivers, testDrivers, type TestDatabase } from "@/db/testing";
+import { createTestDatabase, realPostgresDrivers, testDrivers, type TestDatabase } from "@/test/db";
 import { AppError } from "@/lib/errors";
 import { signKiloToken } from "@/lib/tokens/kilo-token";
 import { authenticateInstanceKey, type AuthenticateInstanceKeyDeps } from "./authenticate";
@@ -13,7 +13,7 @@ import jwt from "jsonwebtoken";
 import { API_KEY_LIFETIME_SECONDS } from "./mint";
 import { storeMintedKey } from "./store-key";
 import { rotatePepper } from "./rotate-pepper";
-import { mintStoredKey, seedUserWithInstance, TEST_ENCRYPTION_KEY, TEST_KEY_RING, TEST_SECRET } from "./test-fixtures";
+import { mintStoredKey, seedUserWithInstance, TEST_ENCRYPTION_KEY, TEST_KEY_RING, TEST_SECRET } from "@/test/fixtures/keys";
 
 /** The database source, counting reads, so tests can prove the hot path does no I/O. */
 function countingSource(source: KeyStateSource) {

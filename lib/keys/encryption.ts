@@ -1,5 +1,6 @@
+import "server-only";
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
-import { decodeEncryptionKey, getEnv, type Env } from "@/lib/env";
+import { decodeEncryptionKey, getEnv, type Env } from "@/shared/env";
 import { AppError } from "@/lib/errors";
 
 /**

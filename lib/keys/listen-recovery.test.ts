@@ -3,7 +3,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { users } from "@/db/schema";
 import { openDatabase } from "@/db/client";
-import { realPostgresDrivers, createTestDatabase, type TestDatabase } from "@/db/testing";
+import { realPostgresDrivers, createTestDatabase, type TestDatabase } from "@/test/db";
 import { databaseKeyStateSource, KeyStateCache } from "./key-state-cache";
 import { notifyKeyStateChanged } from "./invalidation";
 

@@ -2,10 +2,10 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sql } from "drizzle-orm";
 import { openDatabase, type DatabaseHandle } from "@/db/client";
-import { createTestDatabase, realPostgresDrivers, type TestDatabase } from "@/db/testing";
-import { startTcpProxy, type TcpProxy } from "@/db/testing/tcp-proxy";
+import { createTestDatabase, realPostgresDrivers, type TestDatabase } from "@/test/db";
+import { startTcpProxy, type TcpProxy } from "@/test/db/tcp-proxy";
 import { KeyMintTimeoutError, mintApiKey } from "./mint";
-import { seedUserWithInstance, TEST_SECRET } from "./test-fixtures";
+import { seedUserWithInstance, TEST_SECRET } from "@/test/fixtures/keys";
 
 describe.each(realPostgresDrivers())("mintApiKey against a database that stops answering (%s)", (driver) => {
   let database: TestDatabase;

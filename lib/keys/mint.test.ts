@@ -4,12 +4,12 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Database } from "@/db";
 import { users } from "@/db/schema";
-import { createTestDatabase, realPostgresDrivers, testDrivers, type TestDatabase } from "@/db/testing";
+import { createTestDatabase, realPostgresDrivers, testDrivers, type TestDatabase } from "@/test/db";
 import { AppError } from "@/lib/errors";
 import { verifyKiloToken } from "@/lib/tokens/kilo-token";
 import { keyIdOf, pepperFingerprint } from "./fingerprints";
 import { API_KEY_LIFETIME_SECONDS, KeyMintTimeoutError, mintApiKey } from "./mint";
-import { seedUserWithInstance, TEST_SECRET } from "./test-fixtures";
+import { seedUserWithInstance, TEST_SECRET } from "@/test/fixtures/keys";
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
   return promise.then(

@@ -3,7 +3,7 @@ import { and, eq, isNotNull } from "drizzle-orm";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { instanceEvents, instances, users } from "@/db/schema";
-import { createTestDatabase, realPostgresDrivers, testDrivers, type TestDatabase } from "@/db/testing";
+import { createTestDatabase, realPostgresDrivers, testDrivers, type TestDatabase } from "@/test/db";
 import { AppError } from "@/lib/errors";
 import { verifyKiloToken } from "@/lib/tokens/kilo-token";
 import { chooseKeyToDeploy } from "./choose-key";
@@ -13,7 +13,7 @@ import { KEY_STATE_CHANNEL } from "./invalidation";
 import { KeyMintTimeoutError, mintApiKey } from "./mint";
 import { rotatePepper, type ActorType } from "./rotate-pepper";
 import { storeMintedKey } from "./store-key";
-import { seedUserWithInstance, TEST_ENCRYPTION_KEY, TEST_KEY_RING, TEST_SECRET } from "./test-fixtures";
+import { seedUserWithInstance, TEST_ENCRYPTION_KEY, TEST_KEY_RING, TEST_SECRET } from "@/test/fixtures/keys";
 
 describe.each(testDrivers())("pepper rotation on %s", (driver) => {
   let database: TestDatabase;

@@ -1,7 +1,7 @@
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { instances, users } from "@/db/schema";
-import { createTestDatabase, testDrivers, type TestDatabase } from "@/db/testing";
+import { createTestDatabase, testDrivers, type TestDatabase } from "@/test/db";
 import { isAppError } from "@/lib/errors";
 import { provisionInstance, type ProvisionDeps } from "@/lib/instances/provision";
 import { setUserInstanceQuota } from "./quota";

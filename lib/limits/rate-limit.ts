@@ -37,7 +37,7 @@ export async function consumeRateLimit(db: Database, rate: RateLimit, now: Date)
   );
 }
 
-/** Per-user operation limits, from the environment (lib/env) or a test. */
+/** Per-user operation limits, from the environment (shared/env) or a test. */
 export interface UserLimits {
   /** MAX_INSTANCES_PER_USER: the quota of a user whose row sets none. */
   maxInstancesPerUser: number;

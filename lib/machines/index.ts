@@ -1,6 +1,7 @@
-import { getEnv, type Env } from "@/lib/env";
+import "server-only";
+import { getEnv, type Env } from "@/shared/env";
 import { createFlyMachineProvider, type FlyMachineProviderOptions } from "./fly/provider";
-import { logger } from "@/lib/logger";
+import { logger } from "@/shared/logger";
 import { createLocalMachineProvider, type LocalMachineProviderOptions } from "./local/provider";
 import { DEFAULT_LOCAL_APP } from "./local/service";
 import type { MachineProvider } from "./types";
@@ -32,7 +33,7 @@ export type MachineProviderSettings = Pick<Env, "MACHINE_PROVIDER"> &
  * `LOCAL_MACHINES_URL` drives the host's machine service (lib/machines/local/service.ts) through the
  * Fly client, so machines are shared by every replica and outlive each of them; without it, machines
  * are child processes of this process (one replica only, gone when it exits). Throws a plain Error
- * naming the missing setting when `fly` lacks its token or app (lib/env already refuses that).
+ * naming the missing setting when `fly` lacks its token or app (shared/env already refuses that).
  * Each call makes a new, independent provider; the app should use `getMachineProvider()`.
  */
 export function createMachineProvider(

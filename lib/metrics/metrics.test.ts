@@ -4,11 +4,11 @@ import { AppError } from "@/lib/errors";
 import { redeployInstance } from "@/lib/instances/redeploy";
 import { refreshDueInstances } from "@/lib/instances/refresh";
 import { startInstance } from "@/lib/instances/start";
-import { createLifecycleHarness, type LifecycleHarness } from "@/lib/instances/testing/harness";
+import { createLifecycleHarness, type LifecycleHarness } from "@/test/instances/harness";
 import { rotatePepper } from "@/lib/keys/rotate-pepper";
 import { countWhoamiResults, getMetrics, recordSchedulerStart, timeSchedulerPass } from "./index";
 import { scrapeMetrics } from "./scrape";
-import { parseExposition, sampleValue } from "./testing/exposition";
+import { parseExposition, sampleValue } from "@/test/metrics/exposition";
 
 /** The current value of a counter (or a histogram's count) with exactly these labels. */
 async function valueOf(metric: { get(): Promise<{ values: { labels: object; value: number; metricName?: string }[] }> }, labels: Record<string, string>, suffix = "") {

@@ -2,7 +2,7 @@ import type { Database } from "@/db";
 import { getCachedFleetOverview } from "@/lib/admin/overview-cache";
 import type { FleetOverview } from "@/lib/admin/fleet";
 import { TIMED_OUT, within } from "@/lib/health/readiness";
-import { logger } from "@/lib/logger";
+import { logger } from "@/shared/logger";
 import { getMetrics, type FleetdeckMetrics } from "./registry";
 
 export interface MetricsScrape {

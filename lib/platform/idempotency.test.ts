@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { idempotencyKeys, instanceEvents, instances, users, type UserRow } from "@/db/schema";
-import { createTestDatabase, testDrivers, type TestDatabase } from "@/db/testing";
+import { createTestDatabase, testDrivers, type TestDatabase } from "@/test/db";
 import { AppError, isAppError } from "@/lib/errors";
 import { hashRequest, runIdempotently } from "./idempotency";
 import { PROVISION_SCOPE, provisionInstanceIdempotently } from "./provision";

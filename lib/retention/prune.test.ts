@@ -1,7 +1,7 @@
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { idempotencyKeys, instanceEvents, instances, rateLimitWindows, signInAttempts, users } from "@/db/schema";
-import { createTestDatabase, testDrivers, type TestDatabase } from "@/db/testing";
+import { createTestDatabase, testDrivers, type TestDatabase } from "@/test/db";
 import { pruneExpiredRecords } from "./prune";
 
 const DAY = 24 * 60 * 60 * 1000;

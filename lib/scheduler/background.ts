@@ -1,10 +1,10 @@
 import { getDb } from "@/db";
-import { getEnv } from "@/lib/env";
+import { getEnv } from "@/shared/env";
 import { kickFleetJobs } from "@/lib/fleet-jobs/runner";
 import { getLifecycleDeps } from "@/lib/instances/deps";
 import { refreshDueInstances } from "@/lib/instances/refresh";
 import { getKeyStateCache } from "@/lib/keys/runtime";
-import { logger } from "@/lib/logger";
+import { logger } from "@/shared/logger";
 import { recordSchedulerStart, timeSchedulerPass } from "@/lib/metrics";
 import { kickRekey } from "./rekey";
 import { pruneExpiredRecords } from "@/lib/retention/prune";

@@ -4,7 +4,7 @@ import { getLifecycleDeps } from "@/lib/instances/deps";
 import { refreshDueInstances } from "@/lib/instances/refresh";
 import { rotatePepper, type RotatePepperResult } from "@/lib/keys/rotate-pepper";
 import { getKeyStateCache } from "@/lib/keys/runtime";
-import { logger } from "@/lib/logger";
+import { logger } from "@/shared/logger";
 
 const globalForRekey = globalThis as typeof globalThis & {
   fleetdeckRekeys?: { running: Map<string, Promise<void>>; again: Set<string>; heldUntil: Map<string, number> };

@@ -1,5 +1,10 @@
-import { getEnv, keyRingFromEnv } from "@/lib/env";
-import { keyRingIds, type SigningKeyIds } from "./key-ring";
+import { getEnv, type Env } from "@/shared/env";
+import { keyRingIds, type KeyRing, type SigningKeyIds } from "./key-ring";
+
+/** The key ring from the environment, or undefined without NEXTAUTH_SECRET (minting is then disabled). */
+export function keyRingFromEnv(env: Env): KeyRing | undefined {
+  return env.NEXTAUTH_SECRET ? { current: env.NEXTAUTH_SECRET, previous: env.NEXTAUTH_SECRET_PREVIOUS } : undefined;
+}
 
 /**
  * The `kid`s of this process's key ring, from the environment (read once, like the environment).

@@ -1,3 +1,4 @@
+import "server-only";
 import { decodeProtectedHeader, jwtVerify, SignJWT, decodeJwt, type JWTPayload } from "jose";
 import { z } from "zod";
 import { secretForKeyId, signingKeyIdOf, type KeyRing, type SigningKeyStatus } from "./key-ring";

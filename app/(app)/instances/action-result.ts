@@ -3,7 +3,7 @@ import type { ActionResult } from "@/components/instances/types";
 import { isDatabaseUnavailable } from "@/db/errors";
 import { databaseUnavailableError, isAppError } from "@/lib/errors";
 import { describeZodError } from "@/lib/http/errors";
-import { logger } from "@/lib/logger";
+import { logger } from "@/shared/logger";
 
 /**
  * Runs a server action's work and returns its outcome as a value: an AppError keeps its code and

@@ -1,5 +1,5 @@
 import { cookies } from "next/headers";
-import { getEnv } from "@/lib/env";
+import { getEnv } from "@/shared/env";
 import type { LifecycleDeps } from "@/lib/instances";
 import { delayRekey } from "@/lib/scheduler/rekey";
 

@@ -1,5 +1,5 @@
 import type { RegionOption } from "@/components/instances/types";
-import { getEnv } from "@/lib/env";
+import { getEnv } from "@/shared/env";
 
 const FLY_REGIONS: Record<string, string> = {
   ams: "Amsterdam",

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { MachineError, type MachineConfig } from "../types";
 import { createFlyMachineProvider, type FlyMachineProvider } from "./provider";
-import { startFakeFly, type FakeFly } from "./testing/fake-fly";
+import { startFakeFly, type FakeFly } from "@/test/fly/fake-fly";
 
 let fake: FakeFly;
 let fly: FlyMachineProvider;

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { getGatewayHealth, pushKeyToGateway, waitForGatewayCredential } from "../gateway-client";
 import { gatewayMachineConfig } from "../gateway-config";
 import { gatewayTokenFor } from "../gateway-token";
-import { startFakeWhoami, type FakeWhoami } from "../testing/fake-whoami";
+import { startFakeWhoami, type FakeWhoami } from "@/test/machines/fake-whoami";
 import { MachineError, type MachineConfig } from "../types";
 import { createLocalMachineProvider, type LocalMachineProvider } from "./provider";
 

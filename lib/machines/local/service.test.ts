@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFlyMachineProvider, type FlyMachineProvider } from "../fly/provider";
-import { flyResponseProblems, type FakeFlyOperation } from "../fly/testing/fake-fly";
+import { flyResponseProblems, type FakeFlyOperation } from "@/test/fly/fake-fly";
 import { pushKeyToGateway, waitForGatewayCredential } from "../gateway-client";
 import { gatewayMachineConfig } from "../gateway-config";
 import { gatewayTokenFor } from "../gateway-token";
 import { createMachineProvider } from "../index";
-import { startFakeWhoami, type FakeWhoami } from "../testing/fake-whoami";
+import { startFakeWhoami, type FakeWhoami } from "@/test/machines/fake-whoami";
 import { isMachineError, type MachineConfig, type MachineError } from "../types";
 import { startMachineService, type MachineService } from "./service";
 

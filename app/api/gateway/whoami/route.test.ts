@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getDatabaseHandle, type DatabaseHandle } from "@/db";
-import { createTestDatabase, testDrivers, type TestDatabase } from "@/db/testing";
-import { resetEnvForTests } from "@/lib/env";
+import { createTestDatabase, testDrivers, type TestDatabase } from "@/test/db";
+import { resetEnvForTests } from "@/shared/env";
 import type { MintedApiKey } from "@/lib/keys/mint";
 import { rotatePepper } from "@/lib/keys/rotate-pepper";
 import { peekKeyStateCache } from "@/lib/keys/runtime";
-import { mintStoredKey, seedUserWithInstance, TEST_SECRET } from "@/lib/keys/test-fixtures";
+import { mintStoredKey, seedUserWithInstance, TEST_SECRET } from "@/test/fixtures/keys";
 import { signKiloToken } from "@/lib/tokens/kilo-token";
 
 type RouteHandler = (request: Request, context: { params: Promise<Record<string, string>> }) => Promise<Response>;

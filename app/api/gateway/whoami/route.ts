@@ -1,6 +1,6 @@
 // GET /api/gateway/whoami — instances prove who they are; authorised by their API key (Bearer).
 import { AppError } from "@/lib/errors";
-import { getEnv } from "@/lib/env";
+import { getEnv } from "@/shared/env";
 import { bearerToken, requireKeyRing, withErrorHandling } from "@/lib/http/handlers";
 import { authenticateInstanceKey } from "@/lib/keys/authenticate";
 import { getKeyStateCache } from "@/lib/keys/runtime";

@@ -5,8 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { instances, type InstanceRow } from "@/db/schema";
-import { expectError } from "@/lib/http/testing/expectations";
-import { databaseFingerprint, seedAccount, startApiServer, type ApiServer, type SeededAccount } from "@/lib/http/testing/api-server";
+import { expectError } from "@/test/http/expectations";
+import { databaseFingerprint, seedAccount, startApiServer, type ApiServer, type SeededAccount } from "@/test/http/api-server";
 
 const provisioned = (ownerId: string) => ({ ownerId, name: "edge", provider: "local" as const, region: "local", imageTag: "latest" });
 

@@ -17,7 +17,7 @@ import {
   type RecordedResponse,
   type RequestOptions,
   type SeededAccount,
-} from "@/lib/http/testing/api-server";
+} from "@/test/http/api-server";
 import { errorBodySchema } from "@/lib/openapi/schemas";
 
 const REQUESTS = Number(process.env.FUZZ_REQUESTS ?? 600);

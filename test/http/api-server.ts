@@ -24,7 +24,7 @@ import path from "node:path";
 import { sql } from "drizzle-orm";
 import { openDatabase, queryRows, type Database } from "@/db/client";
 import { applyMigrations } from "@/db/migrate";
-import { createTestDatabase, type TestDatabase } from "@/db/testing";
+import { createTestDatabase, type TestDatabase } from "@/test/db";
 import { users, type UserRow } from "@/db/schema";
 import { hashPassword } from "@/lib/auth/password";
 import { decryptApiKey } from "@/lib/keys/encryption";
@@ -35,7 +35,7 @@ const NEXT_BIN = path.join(ROOT, "node_modules", ".bin", "next");
 const DIST_DIR = path.join(ROOT, process.env.NEXT_DIST_DIR || ".next");
 const BUILD_ID = path.join(DIST_DIR, "BUILD_ID");
 const RUN_MARKER = path.join(DIST_DIR, "fleetdeck-api-test-run");
-/** Optional variables of lib/env that an empty value unsets. */
+/** Optional variables of shared/env that an empty value unsets. */
 const BLANKABLE = [
   "NEXTAUTH_SECRET",
   "NEXTAUTH_SECRET_PREVIOUS",
@@ -60,6 +60,7 @@ const SOURCE_ROOTS = [
   "lib",
   "db",
   "components",
+  "shared",
   "proxy.ts",
   "instrumentation.ts",
   "next.config.ts",
@@ -175,7 +176,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     (await startMachineService({ token: machinesToken, supervisor: { onOutput: (line, { machineId }) => output.push(`[machine ${machineId}] ${line}\n`) } }));
 
   // Next loads .env files (a developer's .env.local) for every variable not already set, so each
-  // optional one is set explicitly; an empty value reads as unset (lib/env).
+  // optional one is set explicitly; an empty value reads as unset (shared/env).
   const env: Record<string, string> = Object.fromEntries(BLANKABLE.map((name) => [name, ""]));
   for (const name of ["PATH", "HOME", "NEXT_DIST_DIR", "LANG", "TZ", "TMPDIR"]) if (process.env[name]) env[name] = process.env[name]!;
   Object.assign(env, {
@@ -449,7 +450,7 @@ function newestSourceMtime(): number {
     if (stat.isDirectory()) {
       // A directory's own time changes when a file in it is added, renamed or deleted.
       newest = Math.max(newest, stat.mtimeMs);
-      for (const name of readdirSync(entry)) if (name !== "node_modules" && name !== "testing") visit(path.join(entry, name));
+      for (const name of readdirSync(entry)) if (name !== "node_modules") visit(path.join(entry, name));
     } else if (!/\.test\.tsx?$/.test(entry)) {
       newest = Math.max(newest, stat.mtimeMs);
     }

@@ -9,8 +9,8 @@
 import { asc, eq, inArray } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { instanceEvents, instances } from "@/db/schema";
-import { seedAccount, startApiServer, type ApiServer, type SeededAccount } from "@/lib/http/testing/api-server";
-import { expectBody } from "@/lib/http/testing/expectations";
+import { seedAccount, startApiServer, type ApiServer, type SeededAccount } from "@/test/http/api-server";
+import { expectBody } from "@/test/http/expectations";
 import { waitForGatewayCredential } from "@/lib/machines/gateway-client";
 import { INSTANCE_METADATA_KEY } from "@/lib/machines/gateway-config";
 import { instanceSchema, instanceStatusSchema } from "@/lib/openapi/schemas";

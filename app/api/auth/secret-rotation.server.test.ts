@@ -5,7 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { seedAccount, startApiServer, type ApiServer, type SeededAccount } from "@/lib/http/testing/api-server";
+import { seedAccount, startApiServer, type ApiServer, type SeededAccount } from "@/test/http/api-server";
 
 function sessionCookieFrom(response: { headers: Headers }): string | undefined {
   const cookie = response.headers.getSetCookie().find((value) => value.startsWith("next-auth.session-token="));

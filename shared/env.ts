@@ -1,5 +1,5 @@
+import "server-only";
 import { z } from "zod";
-import type { KeyRing } from "@/lib/tokens/key-ring";
 
 const optionalString = z
   .string()
@@ -196,11 +196,6 @@ let cached: Env | undefined;
 export function getEnv(): Env {
   cached ??= parseEnv(process.env);
   return cached;
-}
-
-/** The key ring from the environment, or undefined without NEXTAUTH_SECRET (minting is then disabled). */
-export function keyRingFromEnv(env: Env): KeyRing | undefined {
-  return env.NEXTAUTH_SECRET ? { current: env.NEXTAUTH_SECRET, previous: env.NEXTAUTH_SECRET_PREVIOUS } : undefined;
 }
 
 /** Test seam: forget the parsed environment so the next getEnv() reads process.env again. */

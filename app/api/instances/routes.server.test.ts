@@ -6,8 +6,8 @@ import { randomUUID } from "node:crypto";
 import { and, eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { instanceEvents, instances, type InstanceRow } from "@/db/schema";
-import { expectBody, expectError } from "@/lib/http/testing/expectations";
-import { findKeyMaterial, seedAccount, startApiServer, type ApiServer, type SeededAccount } from "@/lib/http/testing/api-server";
+import { expectBody, expectError } from "@/test/http/expectations";
+import { findKeyMaterial, seedAccount, startApiServer, type ApiServer, type SeededAccount } from "@/test/http/api-server";
 import { instanceConfigSchema, instanceListSchema, instanceSchema, instanceStatusSchema } from "@/lib/openapi/schemas";
 
 const MALFORMED_IDS = ["nope", "1", "00000000-0000-0000-0000-000000000000", `${randomUUID()}x`, "%20", "' or 1=1 --", "a".repeat(300)];

@@ -5,8 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { instances, type InstanceRow } from "@/db/schema";
-import { expectBody, expectError } from "@/lib/http/testing/expectations";
-import { databaseFingerprint, findKeyMaterial, seedAccount, startApiServer, type ApiServer, type SeededAccount } from "@/lib/http/testing/api-server";
+import { expectBody, expectError } from "@/test/http/expectations";
+import { databaseFingerprint, findKeyMaterial, seedAccount, startApiServer, type ApiServer, type SeededAccount } from "@/test/http/api-server";
 import { instanceStatusSchema } from "@/lib/openapi/schemas";
 
 describe("server without NEXTAUTH_SECRET (next start)", () => {
@@ -17,7 +17,7 @@ describe("server without NEXTAUTH_SECRET (next start)", () => {
 
   beforeAll(async () => {
     server = await startApiServer({
-      // A production deployment refuses to start without every secret (lib/env); this runtime
+      // A production deployment refuses to start without every secret (shared/env); this runtime
       // guard is what protects any other deployment that runs without one.
       env: { NEXTAUTH_SECRET: undefined, NODE_ENV: "test" },
       seed: async (db) => {

@@ -3,14 +3,14 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import pg from "pg";
 import type { DatabaseDriver } from "@/db/client";
-import { createTestDatabase, type TestDatabase } from "@/db/testing";
+import { createTestDatabase, type TestDatabase } from "@/test/db";
 import { users, instances, type InstanceRow, type UserRow } from "@/db/schema";
 import { isAppError } from "@/lib/errors";
 import { authenticateInstanceKey } from "@/lib/keys/authenticate";
 import { databaseKeyStateSource, KeyStateCache } from "@/lib/keys/key-state-cache";
 import { createLocalMachineProvider, type LocalMachineProvider } from "@/lib/machines/local/provider";
 import type { MachineProvider } from "@/lib/machines/types";
-import { DEFAULT_TIMEOUTS, type LifecycleDeps } from "../deps";
+import { DEFAULT_TIMEOUTS, type LifecycleDeps } from "@/lib/instances/deps";
 
 export const HARNESS_SECRET = randomBytes(32).toString("hex");
 

@@ -7,8 +7,8 @@
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { instanceEvents, instances, type InstanceRow } from "@/db/schema";
-import { expectBody } from "@/lib/http/testing/expectations";
-import { seedAccount, startApiServer, type ApiServer, type SeededAccount } from "@/lib/http/testing/api-server";
+import { expectBody } from "@/test/http/expectations";
+import { seedAccount, startApiServer, type ApiServer, type SeededAccount } from "@/test/http/api-server";
 import { instanceListSchema, instanceSchema, rotatePepperResultSchema } from "@/lib/openapi/schemas";
 
 interface DetailData {

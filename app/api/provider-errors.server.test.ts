@@ -9,9 +9,9 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { instances, type NewInstanceRow } from "@/db/schema";
-import { expectBody, expectError } from "@/lib/http/testing/expectations";
-import { seedAccount, startApiServer, type ApiServer } from "@/lib/http/testing/api-server";
-import { startFakeFly, type FakeFly } from "@/lib/machines/fly/testing/fake-fly";
+import { expectBody, expectError } from "@/test/http/expectations";
+import { seedAccount, startApiServer, type ApiServer } from "@/test/http/api-server";
+import { startFakeFly, type FakeFly } from "@/test/fly/fake-fly";
 import { instanceSchema, instanceStatusSchema } from "@/lib/openapi/schemas";
 import { signingKeyIdOf } from "@/lib/tokens/key-ring";
 

@@ -16,8 +16,8 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { queryRows, type Database } from "@/db/client";
 import { instances } from "@/db/schema";
-import { postgresBinDir, startThrowawayPostgres, type ThrowawayPostgres } from "@/db/testing/throwaway-postgres";
-import { seedAccount, startApiServer, type ApiServer, type SeededAccount } from "@/lib/http/testing/api-server";
+import { postgresBinDir, startThrowawayPostgres, type ThrowawayPostgres } from "@/test/db/throwaway-postgres";
+import { seedAccount, startApiServer, type ApiServer, type SeededAccount } from "@/test/http/api-server";
 import { decryptApiKey } from "@/lib/keys/encryption";
 
 const enabled = Boolean(process.env.TEST_DATABASE_URL) && postgresBinDir() !== undefined;

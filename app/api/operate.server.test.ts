@@ -6,12 +6,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase, type Database } from "@/db/client";
 import { applyMigrations } from "@/db/migrate";
-import { postgresBinDir, startThrowawayPostgres, type ThrowawayPostgres } from "@/db/testing/throwaway-postgres";
+import { postgresBinDir, startThrowawayPostgres, type ThrowawayPostgres } from "@/test/db/throwaway-postgres";
 import { keyHealthValues } from "@/lib/instances/schemas";
 import { instanceStatusValues } from "@/lib/admin/schemas";
-import { expectError } from "@/lib/http/testing/expectations";
-import { findKeyMaterial, seedAccount, startApiServer, type ApiServer, type SeededAccount } from "@/lib/http/testing/api-server";
-import { metricTypes, parseExposition, sampleValue } from "@/lib/metrics/testing/exposition";
+import { expectError } from "@/test/http/expectations";
+import { findKeyMaterial, seedAccount, startApiServer, type ApiServer, type SeededAccount } from "@/test/http/api-server";
+import { metricTypes, parseExposition, sampleValue } from "@/test/metrics/exposition";
 
 const METRICS_TOKEN = "metrics-token-for-the-operate-suite-0123456789";
 

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { openDatabase, type DatabaseHandle } from "./client";
-import { applyMigrations } from "./migrate";
-import { getMigrationState } from "./readiness";
-import { requireReady } from "@/lib/health/readiness";
+import { openDatabase, type DatabaseHandle } from "@/db/client";
+import { applyMigrations } from "@/db/migrate";
+import { getMigrationState } from "@/db/readiness";
+import { requireReady } from "./readiness";
 import { isAppError } from "@/lib/errors";
 
 describe("readiness", () => {

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { openDatabase, type DatabaseDriver, type DatabaseHandle } from "../client";
-import { applyMigrations } from "../migrate";
+import { openDatabase, type DatabaseDriver, type DatabaseHandle } from "@/db/client";
+import { applyMigrations } from "@/db/migrate";
 import { startNeonBridge } from "./neon-bridge";
 
 export interface TestDatabase extends DatabaseHandle {

@@ -6,8 +6,8 @@ import { randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { idempotencyKeys, instances } from "@/db/schema";
-import { expectBody, expectError } from "@/lib/http/testing/expectations";
-import { findKeyMaterial, seedAccount, startApiServer, type ApiServer, type SeededAccount } from "@/lib/http/testing/api-server";
+import { expectBody, expectError } from "@/test/http/expectations";
+import { findKeyMaterial, seedAccount, startApiServer, type ApiServer, type SeededAccount } from "@/test/http/api-server";
 import { PROVISION_SCOPE } from "@/lib/platform/provision";
 import {
   instanceConfigSchema,

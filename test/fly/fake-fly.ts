@@ -5,11 +5,11 @@ import { fileURLToPath } from "node:url";
 import { Ajv2020, type ValidateFunction } from "ajv/dist/2020";
 import addFormats from "ajv-formats";
 import { parse as parseYaml } from "yaml";
-import { newMachineId, newMachineVersion } from "../../ids";
+import { newMachineId, newMachineVersion } from "@/lib/machines/ids";
 
 /**
  * An HTTP fake of Fly's Machines API on 127.0.0.1, built from the OpenAPI description committed beside
- * the provider (`../openapi/fly-machines-openapi.yaml`, a copy of shared/reference):
+ * the provider (`./fly-machines-openapi.yaml`, a copy of shared/reference):
  *
  * - routes come from the spec's paths; the operations the provider uses are implemented over an
  *   in-memory app, every other operation answers 501;
@@ -109,7 +109,7 @@ export interface FakeFly {
   close(): Promise<void>;
 }
 
-const DEFAULT_SPEC = fileURLToPath(new URL("../openapi/fly-machines-openapi.yaml", import.meta.url));
+const DEFAULT_SPEC = fileURLToPath(new URL("./fly-machines-openapi.yaml", import.meta.url));
 const SPEC_ID = "https://fake-fly.invalid/openapi.json";
 
 type Json = Record<string, unknown>;

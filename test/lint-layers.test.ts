@@ -14,7 +14,7 @@ async function restrictedImports(filePath: string, code: string): Promise<string
 
 describe("layer rule", () => {
   it.each([
-    ["lib/instances/probe.ts", 'import { x } from "@/app/(app)/instances/actions";\nexport const y = x;\n'],
+    ["lib/instances/probe.ts", 'import { x } from "@/app/(app)/dashboard/page";\nexport const y = x;\n'],
     ["lib/instances/probe.ts", 'import { x } from "@/components/instances/badges";\nexport const y = x;\n'],
     ["components/instances/probe.tsx", 'import { x } from "@/app/(app)/layout";\nexport const y = x;\n'],
     ["db/probe.ts", 'import { x } from "@/lib/errors";\nexport const y = x;\n'],

@@ -5,7 +5,7 @@ import { ArrowRight, Loader2, ShieldOff } from "lucide-react";
 import Link from "next/link";
 import { useState } from "react";
 import { toast } from "sonner";
-import { revokeAllApiKeysAction, type RevokeAllKeysResult } from "@/app/(app)/account/actions";
+import { revokeAllApiKeysAction, type RevokeAllKeysResult } from "@/lib/actions/account";
 import { ConfirmDialog } from "@/components/ui/alert-dialog";
 import { Button } from "@/components/ui/button";
 import { Callout } from "@/components/ui/callout";

@@ -4,7 +4,7 @@ import { LogOut, Loader2 } from "lucide-react";
 import { signOut } from "next-auth/react";
 import { useState } from "react";
 import { toast } from "sonner";
-import { signOutEverywhereAction } from "@/app/(app)/account/actions";
+import { signOutEverywhereAction } from "@/lib/actions/account";
 import { Button } from "@/components/ui/button";
 
 /** "Sign out everywhere": ends every session of this account (other browsers too), then this one. */

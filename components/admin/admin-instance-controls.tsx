@@ -7,9 +7,10 @@ import { operationNoun } from "@/components/instances/operation-progress";
 import { formatExact } from "@/components/instances/time";
 import { ConfirmDialog } from "@/components/ui/alert-dialog";
 import { Button, type ButtonProps } from "@/components/ui/button";
-import { useAdminOperation, type AdminOperationSuccess, type AdminOperationVariables } from "@/lib/admin/use-admin";
+import { useAdminOperation, type AdminOperationSuccess, type AdminOperationVariables } from "@/lib/hooks/use-admin";
 import { isChanging, usePendingOperation, type ServerError } from "@/lib/hooks/use-instances";
-import type { AdminOperation, FleetInstanceDto } from "./types";
+import type { InstanceOperation } from "@/lib/instances/dto";
+import type { FleetInstanceDto } from "@/lib/admin/fleet";
 
 function successToast({ instance }: AdminOperationSuccess, { operation }: AdminOperationVariables) {
   const name = `“${instance.name}”`;
@@ -31,7 +32,7 @@ function errorToast(error: ServerError, { instance, operation }: AdminOperationV
 const startable = new Set<FleetInstanceDto["status"]>(["provisioned", "stopped", "failed"]);
 const stoppable = new Set<FleetInstanceDto["status"]>(["running", "starting", "restarting"]);
 
-const confirmations: Record<AdminOperation, { title: (name: string) => string; body: (owner: string) => ReactNode; confirm: string; variant: ButtonProps["variant"] }> = {
+const confirmations: Record<InstanceOperation, { title: (name: string) => string; body: (owner: string) => ReactNode; confirm: string; variant: ButtonProps["variant"] }> = {
   start: {
     title: (name) => `Start “${name}” as an administrator?`,
     body: (owner) => (
@@ -77,8 +78,8 @@ const confirmations: Record<AdminOperation, { title: (name: string) => string; b
   },
 };
 
-const icons: Record<AdminOperation, ReactNode> = { start: <Play aria-hidden />, stop: <Square aria-hidden />, redeploy: <RotateCw aria-hidden /> };
-const labels: Record<AdminOperation, string> = { start: "Start", stop: "Stop", redeploy: "Redeploy" };
+const icons: Record<InstanceOperation, ReactNode> = { start: <Play aria-hidden />, stop: <Square aria-hidden />, redeploy: <RotateCw aria-hidden /> };
+const labels: Record<InstanceOperation, string> = { start: "Start", stop: "Stop", redeploy: "Redeploy" };
 
 /**
  * Start / Stop / Redeploy of any user's instance, acting as the admin, each confirmed first. While
@@ -87,7 +88,7 @@ const labels: Record<AdminOperation, string> = { start: "Start", stop: "Stop", r
 export function AdminInstanceControls({ instance, operationsDisabled }: { instance: FleetInstanceDto; operationsDisabled: string | null }) {
   const pending = usePendingOperation(instance.id);
   const operation = useAdminOperation({ onSuccess: successToast, onError: errorToast });
-  const [open, setOpen] = useState<AdminOperation | null>(null);
+  const [open, setOpen] = useState<InstanceOperation | null>(null);
   if (instance.status === "destroyed" || instance.status === "destroying") return null;
 
   const busyReason = operationsDisabled
@@ -100,7 +101,7 @@ export function AdminInstanceControls({ instance, operationsDisabled }: { instan
           ? "The machine is changing state."
           : undefined;
 
-  const available: AdminOperation[] = [
+  const available: InstanceOperation[] = [
     ...(startable.has(instance.status) ? (["start"] as const) : []),
     ...(stoppable.has(instance.status) ? (["stop"] as const) : []),
     "redeploy",

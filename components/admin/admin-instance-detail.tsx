@@ -10,12 +10,13 @@ import { ClockProvider, RelativeTime } from "@/components/instances/time";
 import { Callout } from "@/components/ui/callout";
 import { Card, CardBody, CardHeader } from "@/components/ui/card";
 import { fleetHref } from "@/lib/admin/fleet-url";
-import { useAdminInstanceDetail } from "@/lib/admin/use-admin";
+import { useAdminInstanceDetail } from "@/lib/hooks/use-admin";
 import { ServerError } from "@/lib/hooks/use-instances";
 import { AdminInstanceControls } from "./admin-instance-controls";
 import { AdminTimeline } from "./admin-timeline";
 import { healthLook } from "./labels";
-import type { AdminInstanceDetailData, FleetInstanceDto } from "./types";
+import type { AdminInstanceDetailData } from "@/lib/admin/read";
+import type { FleetInstanceDto } from "@/lib/admin/fleet";
 
 /** The admin instance page: owner, status, key metadata, the gateway's report, the whole timeline, and admin controls. */
 export function AdminInstanceDetail({ initialData, backHref }: { initialData: AdminInstanceDetailData; backHref: string }) {

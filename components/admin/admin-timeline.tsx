@@ -4,9 +4,10 @@ import { CircleCheck, CircleMinus, CircleX, Loader2 } from "lucide-react";
 import { useState } from "react";
 import { describeEvent, EventMeta } from "@/components/instances/event-list";
 import { Button } from "@/components/ui/button";
-import { fetchOlderEvents } from "@/lib/admin/use-admin";
+import { fetchOlderEvents } from "@/lib/hooks/use-admin";
 import { ServerError } from "@/lib/hooks/use-instances";
-import type { FleetInstanceDto, TimelineEventDto } from "./types";
+import type { FleetInstanceDto } from "@/lib/admin/fleet";
+import type { TimelineEventDto } from "@/lib/admin/instance-detail";
 
 function account(actor: { email: string; name: string | null }): string {
   return actor.name ? `${actor.name} (${actor.email})` : actor.email;

@@ -8,10 +8,10 @@ import { Button } from "@/components/ui/button";
 import { Callout } from "@/components/ui/callout";
 import { Dialog, DialogContent, DialogDescription, DialogFooter, DialogTitle } from "@/components/ui/dialog";
 import type { FleetQuery } from "@/lib/admin/schemas";
-import { useCreateFleetJob } from "@/lib/admin/use-fleet-jobs";
+import { useCreateFleetJob } from "@/lib/hooks/use-fleet-jobs";
 import type { FleetJobSelection } from "@/lib/fleet-jobs/schemas";
 import { formatCount, plural } from "./labels";
-import type { BulkTargetsResult } from "./types";
+import type { BulkTargetsResult } from "@/lib/actions/admin";
 
 export type BulkTarget = BulkTargetsResult["targets"][number];
 

@@ -10,7 +10,7 @@ import { Badge, type BadgeTone } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
 import { Callout } from "@/components/ui/callout";
 import { Progress } from "@/components/ui/progress";
-import { useActiveFleetJobs, useFleetJob, useFleetJobs, useFleetJobTransition, type FleetJobTransition } from "@/lib/admin/use-fleet-jobs";
+import { useActiveFleetJobs, useFleetJob, useFleetJobs, useFleetJobTransition, type FleetJobTransition } from "@/lib/hooks/use-fleet-jobs";
 import type { FleetJobDto, FleetJobItemDto, FleetJobPage, FleetJobWithItems } from "@/lib/fleet-jobs/jobs";
 import { JOB_PAGE_ITEMS } from "@/lib/fleet-jobs/schemas";
 import { formatCount, plural } from "./labels";

@@ -6,7 +6,7 @@ import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useState, useTransition, type MouseEvent, type ReactNode } from "react";
 import { toast } from "sonner";
-import { listBulkRedeployTargetsAction } from "@/app/(app)/admin/actions";
+import { listBulkRedeployTargetsAction } from "@/lib/actions/admin";
 import { statusLabel } from "@/components/instances/badges";
 import { ClockProvider } from "@/components/instances/time";
 import { Button } from "@/components/ui/button";
@@ -21,7 +21,9 @@ import { ActiveFleetJobsBanner } from "./fleet-jobs";
 import { FleetFilters } from "./fleet-filters";
 import { FleetTable, isRedeployable } from "./fleet-table";
 import { formatCount, healthLook, plural, sortLook } from "./labels";
-import type { BulkTargetsResult, FleetOverview, FleetViewData } from "./types";
+import type { BulkTargetsResult } from "@/lib/actions/admin";
+import type { FleetOverview } from "@/lib/admin/fleet";
+import type { FleetViewData } from "@/lib/admin/read";
 
 /** How many instances the filters match, from the overview's status × health counts; null when an owner filter is set. */
 function matchingCount(query: FleetQuery, overview: FleetOverview): number | null {

@@ -4,7 +4,7 @@ import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { Loader2, ShieldOff } from "lucide-react";
 import { useState } from "react";
 import { toast } from "sonner";
-import { revokeUserKeysAsAdminAction, type RevokeUserKeysResult } from "@/app/(app)/admin/actions";
+import { revokeUserKeysAsAdminAction, type RevokeUserKeysResult } from "@/lib/actions/admin";
 import { ConfirmDialog } from "@/components/ui/alert-dialog";
 import { Button } from "@/components/ui/button";
 import { ServerError } from "@/lib/hooks/use-instances";

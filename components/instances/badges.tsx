@@ -1,7 +1,7 @@
 import { CircleAlert, CircleCheck, CircleDashed, CirclePause, CircleX, KeyRound, Loader2, ShieldAlert, ShieldCheck, ShieldQuestion, ShieldX } from "lucide-react";
 import type { LucideIcon } from "lucide-react";
 import { Badge, type BadgeTone } from "@/components/ui/badge";
-import type { InstanceDto } from "./types";
+import type { InstanceDto } from "@/lib/instances/dto";
 
 type Status = InstanceDto["status"];
 type KeyHealth = InstanceDto["config"]["keyHealth"];

@@ -10,7 +10,7 @@ import { Select, SelectContent, SelectItem, SelectTrigger, SelectValue } from "@
 import { instanceNameSchema } from "@/lib/instances/schemas";
 import { useCreateInstance } from "@/lib/hooks/use-instances";
 import { useOperationWithToasts } from "./instance-controls";
-import type { RegionOption } from "./types";
+import type { RegionOption } from "@/lib/machines/regions";
 
 /** The id of the link on an instance's card, where focus goes after the instance is created. */
 export function instanceLinkId(instanceId: string): string {

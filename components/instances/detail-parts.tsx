@@ -5,7 +5,8 @@ import type { ReactNode } from "react";
 import { Card, CardBody, CardHeader } from "@/components/ui/card";
 import { statusLabel } from "./badges";
 import { RelativeAndExactTime, RelativeTime } from "./time";
-import type { GatewayReport, InstanceDto } from "./types";
+import type { GatewayReport } from "@/lib/instances/read";
+import type { InstanceDto } from "@/lib/instances/dto";
 
 // Pieces of the instance page that the admin instance page shows the same way.
 

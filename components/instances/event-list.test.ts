@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { describeEvent } from "./event-list";
-import type { InstanceEventDto } from "./types";
+import type { InstanceEventDto } from "@/lib/instances/dto";
 
 function event(overrides: Partial<InstanceEventDto>): InstanceEventDto {
   return {

@@ -2,7 +2,7 @@
 
 import { CircleCheck, CircleMinus, CircleX } from "lucide-react";
 import { RelativeTime, useFormatExact } from "./time";
-import type { InstanceEventDto } from "./types";
+import type { InstanceEventDto } from "@/lib/instances/dto";
 
 const actors: Record<InstanceEventDto["actorType"], string> = {
   user: "by you",

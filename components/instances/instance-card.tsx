@@ -8,7 +8,7 @@ import { InstanceControls } from "./instance-controls";
 import { KeyNotices } from "./key-notices";
 import { OperationProgress } from "./operation-progress";
 import { RelativeAndExactTime, RelativeTime, useNow } from "./time";
-import type { InstanceDto } from "./types";
+import type { InstanceDto } from "@/lib/instances/dto";
 
 /** One instance on the dashboard: what it is doing, how its key is, and what to do next. */
 export function InstanceCard({ instance, operationsDisabled }: { instance: InstanceDto; operationsDisabled: string | null }) {

@@ -9,7 +9,7 @@ import { isChanging, useInstanceOperation, usePendingOperation, type OperationVa
 import { cn } from "@/lib/utils";
 import { operationNoun } from "./operation-progress";
 import { formatExact } from "./time";
-import type { InstanceDto, InstanceOperation } from "./types";
+import type { InstanceDto, InstanceOperation } from "@/lib/instances/dto";
 
 function keyExpiry(instance: InstanceDto): string | null {
   const expiresAt = instance.config.deployedKeyExpiresAt ?? instance.config.keyExpiresAt;

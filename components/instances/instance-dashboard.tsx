@@ -8,7 +8,8 @@ import { useInstanceList } from "@/lib/hooks/use-instances";
 import { CreateInstanceButton, CreateInstanceDialog } from "./create-instance-dialog";
 import { InstanceCard } from "./instance-card";
 import { ClockProvider } from "./time";
-import type { InstanceListData, RegionOption } from "./types";
+import type { InstanceListData } from "@/lib/instances/read";
+import type { RegionOption } from "@/lib/machines/regions";
 
 /** The dashboard: the user's instances, live. The server renders the first view; this keeps it current. */
 export function InstanceDashboard({

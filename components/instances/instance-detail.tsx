@@ -12,7 +12,8 @@ import { GatewayCard, KeyId, MachineCard, Row, When } from "./detail-parts";
 import { KeyNotices } from "./key-notices";
 import { OperationProgress } from "./operation-progress";
 import { ClockProvider } from "./time";
-import type { InstanceDetailData, InstanceDto } from "./types";
+import type { InstanceDetailData } from "@/lib/instances/read";
+import type { InstanceDto } from "@/lib/instances/dto";
 
 /** The instance page: status, key details, the gateway's own report, recent events, and the controls. */
 export function InstanceDetail({ initialData }: { initialData: InstanceDetailData }) {

@@ -3,7 +3,7 @@
 import { Callout } from "@/components/ui/callout";
 import { RedeployButton, useBusyReason } from "./instance-controls";
 import { RelativeTime, useFormatExact } from "./time";
-import type { InstanceDto } from "./types";
+import type { InstanceDto } from "@/lib/instances/dto";
 
 /**
  * What needs the user's attention about the instance's key and last operation, most urgent first,

@@ -4,7 +4,7 @@ import { Check, CircleX, Loader2, TriangleAlert } from "lucide-react";
 import { useState } from "react";
 import { usePendingOperation, useRecentOutcome, type RecentOutcome } from "@/lib/hooks/use-instances";
 import { cn } from "@/lib/utils";
-import type { InstanceDto } from "./types";
+import type { InstanceDto } from "@/lib/instances/dto";
 
 const DEPLOY_STEPS = ["minting_key", "updating_machine", "waiting_for_start", "verifying_credential"];
 

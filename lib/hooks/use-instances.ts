@@ -2,14 +2,10 @@
 
 import { useIsMutating, useMutation, useMutationState, useQuery, useQueryClient, type Mutation } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
-import { createInstanceAction, redeployInstanceAction, startInstanceAction, stopInstanceAction } from "@/app/(app)/instances/actions";
-import type {
-  ActionResult,
-  InstanceDetailData,
-  InstanceDto,
-  InstanceListData,
-  InstanceOperation,
-} from "@/components/instances/types";
+import { createInstanceAction, redeployInstanceAction, startInstanceAction, stopInstanceAction } from "@/lib/actions/instances";
+import type { ActionResult } from "@/lib/actions/result";
+import type { InstanceDetailData, InstanceListData } from "@/lib/instances/read";
+import type { InstanceDto, InstanceOperation } from "@/lib/instances/dto";
 import { instanceKeys } from "@/lib/query-keys";
 
 /** Poll this often while something is changing state, and this often otherwise. */

@@ -2,7 +2,11 @@ import type { InstanceEventRow, InstanceRow } from "@/db/schema";
 import { configuredSigningKeyIds } from "@/lib/tokens/configured";
 import type { SigningKeyIds } from "@/lib/tokens/key-ring";
 import { computeKeyHealth } from "./key-health";
+import type { LifecycleOperation, OperationStep } from "./operation-steps";
 import type { KeyHealth, RekeyState } from "./schemas";
+
+/** The operations a user (or an admin, recorded as the admin) runs on an instance from the UI. */
+export type InstanceOperation = Extract<LifecycleOperation, "start" | "stop" | "redeploy">;
 
 const iso = (date: Date | null | undefined) => (date ? date.toISOString() : null);
 
@@ -15,7 +19,7 @@ export interface InstanceStatusDto {
   machineId: string | null;
   region: string;
   imageTag: string;
-  operation: { name: string; step: string | null } | null;
+  operation: { name: LifecycleOperation; step: OperationStep | null } | null;
   lastError: { code: string; message: string; at: string | null } | null;
   createdAt: string;
   updatedAt: string;
@@ -48,7 +52,8 @@ export type InstanceDto = InstanceStatusDto & { config: InstanceConfigDto };
  */
 export function liveOperationOf(row: Pick<InstanceRow, "leaseOperation" | "leaseStep" | "leaseExpiresAt">, now: Date): InstanceStatusDto["operation"] {
   if (!row.leaseOperation || !row.leaseExpiresAt || row.leaseExpiresAt <= now) return null;
-  return { name: row.leaseOperation, step: row.leaseStep };
+  // The columns hold only what lease.ts writes, from the lists in operation-steps.ts.
+  return { name: row.leaseOperation as LifecycleOperation, step: row.leaseStep as OperationStep | null };
 }
 
 export function toInstanceStatusDto(row: InstanceRow, now: Date = new Date()): InstanceStatusDto {

@@ -4,6 +4,7 @@ import type { PgColumn } from "drizzle-orm/pg-core";
 import type { Database } from "@/db";
 import { instances, type InstanceRow, type NewInstanceRow } from "@/db/schema";
 import { AppError } from "@/lib/errors";
+import type { LifecycleOperation, OperationStep } from "./operation-steps";
 
 /**
  * How long a lease lives without renewal. The operation runner renews it every third of this (and
@@ -13,10 +14,7 @@ import { AppError } from "@/lib/errors";
  */
 export const DEFAULT_LEASE_TTL_MS = 30 * 1000;
 
-export type LifecycleOperation = "start" | "stop" | "redeploy" | "destroy" | "refresh";
-
-/** Human-readable progress of the running operation, shown by the dashboard while it polls. */
-export type OperationStep = "queued" | "minting_key" | "updating_machine" | "waiting_for_start" | "verifying_credential" | "stopping_machine" | "destroying_machine";
+export type { LifecycleOperation, OperationStep };
 
 export interface Lease {
   instanceId: string;

@@ -10,6 +10,7 @@ import { instanceStatusValues } from "@/lib/admin/schemas";
 import type { RefreshSummary } from "@/lib/instances/refresh";
 import { deployedSignerValues, type DeployedSigner } from "@/lib/admin/schemas";
 import type { InstanceConfigDto, InstanceDto, InstanceEventDto, InstanceStatusDto } from "@/lib/instances/dto";
+import { LIFECYCLE_OPERATIONS, OPERATION_STEPS } from "@/lib/instances/operation-steps";
 import { keyHealthValues, rekeyStateValues } from "@/lib/instances/schemas";
 import type { InstanceIdentity } from "@/lib/keys/authenticate";
 
@@ -47,7 +48,7 @@ export const instanceStatusSchema = z
     region: z.string(),
     imageTag: z.string(),
     operation: z
-      .strictObject({ name: z.string(), step: z.string().nullable() })
+      .strictObject({ name: z.enum(LIFECYCLE_OPERATIONS), step: z.enum(OPERATION_STEPS).nullable() })
       .nullable()
       .meta({ description: "The lifecycle operation running right now, if any." }),
     lastError: z.strictObject({ code: z.string(), message: z.string(), at: nullableDateTime }).nullable(),

@@ -1,8 +1,8 @@
 import type { Metadata } from "next";
 import { InstanceDashboard } from "@/components/instances/instance-dashboard";
 import { requireUserPage } from "@/lib/auth/session";
-import { readInstanceList } from "../instances/read";
-import { getRegionOptions } from "../instances/regions";
+import { readInstanceList } from "@/lib/instances/read";
+import { getRegionOptions } from "@/lib/machines/regions";
 
 export const metadata: Metadata = { title: "Dashboard" };
 

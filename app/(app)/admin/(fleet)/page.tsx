@@ -4,7 +4,7 @@ import { FleetOverview } from "@/components/admin/fleet-overview";
 import { FleetView } from "@/components/admin/fleet-view";
 import { ClockProvider } from "@/components/instances/time";
 import { requireAdminForPage } from "../guard";
-import { readFleetView } from "../read";
+import { readFleetView } from "@/lib/admin/read";
 
 export const metadata: Metadata = { title: "Fleet" };
 

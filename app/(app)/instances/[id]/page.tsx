@@ -3,7 +3,7 @@ import { notFound } from "next/navigation";
 import { InstanceDetail } from "@/components/instances/instance-detail";
 import { requireUserPage } from "@/lib/auth/session";
 import { isAppError } from "@/lib/errors";
-import { readInstanceDetail } from "../read";
+import { readInstanceDetail } from "@/lib/instances/read";
 
 export const metadata: Metadata = { title: "Instance" };
 

@@ -1,6 +1,6 @@
 // GET /instances/data — the signed-in user's instances as DTOs, polled by the dashboard (session auth).
 import { withUser } from "@/lib/http/handlers";
-import { readInstanceList } from "../read";
+import { readInstanceList } from "@/lib/instances/read";
 
 export const dynamic = "force-dynamic";
 

@@ -4,7 +4,7 @@ import { AdminInstanceDetail } from "@/components/admin/admin-instance-detail";
 import { fleetBackHref } from "@/lib/admin/fleet-url";
 import { isAppError } from "@/lib/errors";
 import { requireAdminForPage } from "../../guard";
-import { readAdminInstanceDetail } from "../../read";
+import { readAdminInstanceDetail } from "@/lib/admin/read";
 
 export const metadata: Metadata = { title: "Instance · Fleet" };
 

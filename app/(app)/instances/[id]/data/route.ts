@@ -3,7 +3,7 @@
 import { withUser } from "@/lib/http/handlers";
 import { instanceParamsSchema } from "@/lib/instances/schemas";
 import { AppError } from "@/lib/errors";
-import { readInstanceDetail } from "../../read";
+import { readInstanceDetail } from "@/lib/instances/read";
 
 export const dynamic = "force-dynamic";
 

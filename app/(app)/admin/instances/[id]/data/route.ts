@@ -2,7 +2,7 @@
 // admin instance page (session + admin role; 401 anonymous, 403 non-admin, 404 unknown id).
 import { withAdmin } from "@/lib/http/handlers";
 import { instanceIdParam } from "@/lib/http/request";
-import { readAdminInstanceDetail } from "../../../read";
+import { readAdminInstanceDetail } from "@/lib/admin/read";
 
 export const dynamic = "force-dynamic";
 

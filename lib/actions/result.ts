@@ -1,9 +1,13 @@
 import { z, ZodError } from "zod";
-import type { ActionResult } from "@/components/instances/types";
 import { isDatabaseUnavailable } from "@/db/errors";
 import { databaseUnavailableError, isAppError } from "@/lib/errors";
 import { describeZodError } from "@/lib/http/errors";
 import { logger } from "@/shared/logger";
+
+/** What a server action answers: expected failures are values (thrown errors are hidden in production). */
+export type ActionResult<T> =
+  | { ok: true; data: T }
+  | { ok: false; error: { code: string; message: string; fields?: Record<string, string[]> } };
 
 /**
  * Runs a server action's work and returns its outcome as a value: an AppError keeps its code and

@@ -1,11 +1,37 @@
 import { getDb } from "@/db";
-import type { GatewayReport, InstanceDetailData, InstanceListData } from "@/components/instances/types";
+import type { GatewayCredentialState } from "@/lib/machines/gateway-client";
 import { isAppError } from "@/lib/errors";
 import { getLifecycleDeps, reconcileInstance, type LifecycleDeps } from "@/lib/instances";
-import { toInstanceDto, toInstanceEventDto } from "@/lib/instances/dto";
+import { toInstanceDto, toInstanceEventDto, type InstanceDto, type InstanceEventDto } from "@/lib/instances/dto";
 import { getInstanceForUserOrThrow, listInstanceEvents, listInstancesForUser } from "@/lib/instances/queries";
 import { currentPepperFingerprint } from "@/lib/instances/status";
 import { getGatewayHealth } from "@/lib/machines/gateway-client";
+
+export interface InstanceListData {
+  instances: InstanceDto[];
+  /** Set when lifecycle operations cannot run on this server (e.g. a missing secret), with why. */
+  operationsDisabled: string | null;
+  /** Server time of this read (ISO), so relative times render the same on server and client. */
+  generatedAt: string;
+}
+
+/** What the instance's own gateway says about its key, read from its `/health`. */
+export interface GatewayReport {
+  state: GatewayCredentialState | "unreachable";
+  keyId: string | null;
+  expiresAt: string | null;
+  checkedAt: string | null;
+  message: string | null;
+}
+
+export interface InstanceDetailData {
+  instance: InstanceDto;
+  events: InstanceEventDto[];
+  /** Null when the instance has no running machine to ask. */
+  gateway: GatewayReport | null;
+  operationsDisabled: string | null;
+  generatedAt: string;
+}
 
 // Reads for the dashboard and instance pages (first render) and their polling routes. They shape
 // rows into the same DTOs the JSON API returns; none of them touches a key.

@@ -1,5 +1,9 @@
-import type { RegionOption } from "@/components/instances/types";
 import { getEnv } from "@/shared/env";
+
+export interface RegionOption {
+  value: string;
+  label: string;
+}
 
 const FLY_REGIONS: Record<string, string> = {
   ams: "Amsterdam",

@@ -1,7 +1,8 @@
 "use server";
 
 import { z } from "zod";
-import type { ActionResult, InstanceDto, InstanceOperation } from "@/components/instances/types";
+import type { ActionResult } from "@/lib/actions/result";
+import type { InstanceDto, InstanceOperation } from "@/lib/instances/dto";
 import { requireUser } from "@/lib/auth/session";
 import { AppError } from "@/lib/errors";
 import { getLifecycleDeps, provisionInstance, redeployInstance, startInstance, stopInstance, type LifecycleDeps } from "@/lib/instances";
@@ -9,9 +10,9 @@ import { toInstanceDto } from "@/lib/instances/dto";
 import { instanceIdSchema, instanceNameSchema, regionSchema } from "@/lib/instances/schemas";
 import { currentPepperFingerprint } from "@/lib/instances/status";
 import type { InstanceRow } from "@/db/schema";
-import { toActionResult } from "./action-result";
+import { toActionResult } from "./result";
 import { withE2eFaults } from "./e2e-faults";
-import { getRegionOptions } from "./regions";
+import { getRegionOptions } from "@/lib/machines/regions";
 
 const createInstanceSchema = z.object({ name: instanceNameSchema, region: regionSchema });
 

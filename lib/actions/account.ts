@@ -1,12 +1,12 @@
 "use server";
 
 import { getDb } from "@/db";
-import type { ActionResult } from "@/components/instances/types";
+import type { ActionResult } from "@/lib/actions/result";
 import { requireUser } from "@/lib/auth/session";
 import { revokeKeysAndRekey } from "@/lib/scheduler/rekey";
 import { endAllSessions } from "@/lib/users/users";
-import { toActionResult } from "../instances/action-result";
-import { applyE2eRekeyFaults } from "../instances/e2e-faults";
+import { toActionResult } from "./result";
+import { applyE2eRekeyFaults } from "./e2e-faults";
 
 export interface RevokeAllKeysResult {
   revokedKeyCount: number;

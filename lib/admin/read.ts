@@ -1,13 +1,38 @@
 import { getDb } from "@/db";
-import type { AdminInstanceDetailData, FleetViewData } from "@/components/admin/types";
-import { listFleetPage } from "@/lib/admin/fleet";
+import { listFleetPage, type FleetInstanceDto, type FleetOverview, type FleetPageWithPrevious } from "@/lib/admin/fleet";
 import { parseFleetSearchParams, withoutCursor } from "@/lib/admin/fleet-url";
-import { getFleetInstanceRecordOrThrow, listInstanceTimeline, toFleetInstanceDto } from "@/lib/admin/instance-detail";
+import { getFleetInstanceRecordOrThrow, listInstanceTimeline, toFleetInstanceDto, type TimelineEventDto } from "@/lib/admin/instance-detail";
+import type { FleetQuery } from "@/lib/admin/schemas";
 import { getCachedFleetOverview } from "@/lib/admin/overview-cache";
 import { isAppError } from "@/lib/errors";
 import { reconcileInstance } from "@/lib/instances";
 import { countRunningInstancesOf } from "@/lib/instances/queries";
-import { readDeps, readGatewayReport } from "../instances/read";
+import { readDeps, readGatewayReport, type GatewayReport } from "@/lib/instances/read";
+
+export interface FleetViewData {
+  query: FleetQuery;
+  page: FleetPageWithPrevious;
+  overview: FleetOverview;
+  /** URL parameters that were not valid and were left out. */
+  ignored: string[];
+  /** Set when the URL's cursor no longer fits (the first page is shown instead). */
+  cursorReset: boolean;
+  /** Server time of this read (ISO), so relative times render the same on server and client. */
+  generatedAt: string;
+}
+
+export interface AdminInstanceDetailData {
+  instance: FleetInstanceDto;
+  /** The newest events; older ones are fetched on demand from `olderBefore`. */
+  events: TimelineEventDto[];
+  olderBefore: number | null;
+  /** What the instance's gateway reports about its key; null when no machine is running. */
+  gateway: GatewayReport | null;
+  /** The owner's running instances: how many "Revoke all keys of this user" re-keys live. */
+  ownerRunningInstances: number;
+  operationsDisabled: string | null;
+  generatedAt: string;
+}
 
 // Reads for the admin pages (first render) and their polling routes. Callers have checked that the
 // user is an admin. They shape rows into the same DTOs as the admin API; none of them touches a key.

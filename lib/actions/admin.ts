@@ -1,8 +1,9 @@
 "use server";
 
 import { getDb } from "@/db";
-import type { ActionResult } from "@/components/instances/types";
-import type { AdminOperation, BulkTargetsResult, FleetInstanceDto } from "@/components/admin/types";
+import type { ActionResult } from "@/lib/actions/result";
+import type { InstanceOperation } from "@/lib/instances/dto";
+import type { FleetInstanceDto } from "@/lib/admin/fleet";
 import { listBulkTargets } from "@/lib/admin/fleet";
 import { getFleetInstanceRecordOrThrow, toFleetInstanceDto } from "@/lib/admin/instance-detail";
 import { invalidateFleetOverview } from "@/lib/admin/overview-cache";
@@ -13,7 +14,14 @@ import { getLifecycleDeps, redeployInstance, startInstance, stopInstance } from 
 import { instanceIdSchema } from "@/lib/instances/schemas";
 import { userIdParam } from "@/lib/http/request";
 import { revokeKeysAndRekey } from "@/lib/scheduler/rekey";
-import { toActionResult } from "../instances/action-result";
+import { toActionResult } from "./result";
+
+export interface BulkTargetsResult {
+  targets: { id: string; name: string; ownerEmail: string }[];
+  /** More instances matched than one run may touch (`cap`). */
+  truncated: boolean;
+  cap: number;
+}
 
 const operations = { start: startInstance, stop: stopInstance, redeploy: redeployInstance } as const;
 
@@ -22,7 +30,7 @@ const operations = { start: startInstance, stop: stopInstance, redeploy: redeplo
  * the admin (actor `admin` with their id), and no owner scope applies. The same lib functions as
  * the owner's dashboard, so the same lease, key and fallback rules hold.
  */
-async function runAsAdmin(operation: AdminOperation, instanceId: string): Promise<ActionResult<FleetInstanceDto>> {
+async function runAsAdmin(operation: InstanceOperation, instanceId: string): Promise<ActionResult<FleetInstanceDto>> {
   return toActionResult(async () => {
     const admin = await requireAdmin();
     if (!instanceIdSchema.safeParse(instanceId).success) throw new AppError("not_found", "No such instance.");

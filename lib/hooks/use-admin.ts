@@ -1,9 +1,12 @@
 "use client";
 
 import { useIsMutating, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { redeployInstanceAsAdminAction, startInstanceAsAdminAction, stopInstanceAsAdminAction } from "@/app/(app)/admin/actions";
-import type { AdminInstanceDetailData, AdminOperation, FleetInstanceDto, TimelineEventDto } from "@/components/admin/types";
-import type { ActionResult } from "@/components/instances/types";
+import { redeployInstanceAsAdminAction, startInstanceAsAdminAction, stopInstanceAsAdminAction } from "@/lib/actions/admin";
+import type { AdminInstanceDetailData } from "@/lib/admin/read";
+import type { InstanceOperation } from "@/lib/instances/dto";
+import type { FleetInstanceDto } from "@/lib/admin/fleet";
+import type { TimelineEventDto } from "@/lib/admin/instance-detail";
+import type { ActionResult } from "@/lib/actions/result";
 import { detailPollInterval, ServerError, type OperationSuccess } from "@/lib/hooks/use-instances";
 import { adminKeys } from "@/lib/query-keys";
 
@@ -37,14 +40,14 @@ export async function fetchOlderEvents(instanceId: string, before: number): Prom
 
 export interface AdminOperationVariables {
   instance: Pick<FleetInstanceDto, "id" | "name">;
-  operation: AdminOperation;
+  operation: InstanceOperation;
 }
 
 export interface AdminOperationSuccess extends OperationSuccess {
   instance: FleetInstanceDto;
 }
 
-const actions: Record<AdminOperation, (id: string) => Promise<ActionResult<FleetInstanceDto>>> = {
+const actions: Record<InstanceOperation, (id: string) => Promise<ActionResult<FleetInstanceDto>>> = {
   start: startInstanceAsAdminAction,
   stop: stopInstanceAsAdminAction,
   redeploy: redeployInstanceAsAdminAction,

@@ -6,10 +6,9 @@ import { recordKeyFallback } from "@/lib/metrics";
 import { INSTANCE_METADATA_KEY } from "@/lib/machines/gateway-config";
 import { isMachineError, type Machine, type MachineConfig } from "@/lib/machines/types";
 import type { LifecycleDeps } from "./deps";
-import { claimMachineWriteForKey, mintKeyFor, requireKeyRing, storeKeyUnderLease } from "./fresh-key";
-import { updateUnderLease } from "./lease";
+import { claimMachineWriteForKey, mintKeyFor, storeKeyUnderLease } from "./fresh-key";
 import { buildMachineConfig, machineNameFor } from "./machine-config";
-import type { OperationContext, OperationResult } from "./operation";
+import type { MintingOperationContext, OperationContext, OperationResult } from "./operation";
 
 /**
  * Mints a fresh key (or falls back to the stored one under the narrow rule), records it as the
@@ -21,13 +20,13 @@ import type { OperationContext, OperationResult } from "./operation";
  * latest but not deployed; the operation runner re-reads the machine's real state.
  */
 export async function deployWithFreshKey(
-  context: OperationContext,
+  context: MintingOperationContext,
   transitionalStatus: "starting" | "restarting",
 ): Promise<OperationResult> {
   const { deps, lease } = context;
   const row = lease.row;
 
-  const { key, mint } = await context.time("mint", () => chooseKey(row, deps));
+  const { key, mint } = await context.time("mint", () => chooseKey(context));
   context.key = { source: key.source, keyId: key.keyId };
   await context.time("persist", () => persistKey(context, key, mint));
 
@@ -36,12 +35,12 @@ export async function deployWithFreshKey(
   const config = buildMachineConfig(row, key.token, deps);
   const machine = await context.time("machine", () => applyMachineConfig(context, config));
 
-  await context.setStep("waiting_for_start", { machineId: machine.id, machineVersion: machine.version });
+  await context.update({ leaseStep: "waiting_for_start", machineId: machine.id, machineVersion: machine.version });
   await context.time("wait", () =>
     deps.machines.waitForState(machine.id, "started", { timeoutMs: deps.timeouts.machineWaitMs, version: machine.version }),
   );
 
-  await context.setStep("verifying_credential", { status: "running" });
+  await context.update({ leaseStep: "verifying_credential", status: "running" });
   await context.time("credential", () => verifyGatewayCredential(deps, machine, key.keyId));
 
   return {
@@ -73,17 +72,17 @@ export function deployedKeyValues(
   };
 }
 
-async function chooseKey(row: InstanceRow, deps: LifecycleDeps): Promise<{ key: KeyToDeploy; mint: MintOutcome }> {
-  const keyRing = requireKeyRing(deps);
+async function chooseKey(context: MintingOperationContext): Promise<{ key: KeyToDeploy; mint: MintOutcome }> {
+  const { deps, keyRing, lease } = context;
   let mint: MintOutcome;
   try {
-    mint = { ok: true, key: await mintKeyFor(row, deps) };
+    mint = { ok: true, key: await mintKeyFor(context) };
   } catch (error) {
     mint = { ok: false, error };
   }
   const key = await chooseKeyToDeploy({
     mint,
-    stored: row,
+    stored: lease.row,
     now: deps.now(),
     encryptionKey: deps.encryptionKey,
     keyRing,
@@ -97,7 +96,7 @@ async function chooseKey(row: InstanceRow, deps: LifecycleDeps): Promise<{ key: 
 /** Persist, then deploy: the key is stored as latest before any machine sees it. */
 async function persistKey(context: OperationContext, key: KeyToDeploy, mint: MintOutcome): Promise<void> {
   if (key.source === "fallback" || !mint.ok) {
-    await updateUnderLease(context.deps.db, context.lease, { keySource: "fallback" });
+    await context.update({ keySource: "fallback" });
     await context.deps.hooks?.afterKeyStored?.(context.lease.instanceId);
     return;
   }
@@ -131,7 +130,7 @@ async function applyMachineConfig(context: OperationContext, config: MachineConf
   }
   const machine = await deps.machines.create({ name: machineNameFor(lease.instanceId), region: lease.row.region, config });
   context.machineId = machine.id;
-  await updateUnderLease(deps.db, lease, { machineId: machine.id, machineVersion: machine.version });
+  await context.update({ machineId: machine.id, machineVersion: machine.version });
   return machine;
 }
 

@@ -8,6 +8,7 @@ import { getKeyStateCache } from "@/lib/keys/runtime";
 import { getMachineProvider, whoamiUrlFor } from "@/lib/machines";
 import type { MachineProvider } from "@/lib/machines/types";
 import { AppError } from "@/lib/errors";
+import { MINT_TIMEOUT_MS } from "@/lib/keys/mint";
 import { DEFAULT_LEASE_TTL_MS } from "./lease";
 import type { UserLimits } from "@/lib/limits/rate-limit";
 
@@ -23,7 +24,7 @@ export interface LifecycleTimeouts {
 }
 
 export const DEFAULT_TIMEOUTS: LifecycleTimeouts = {
-  mintMs: 5_000,
+  mintMs: MINT_TIMEOUT_MS,
   machineWaitMs: 90_000,
   credentialMs: 20_000,
   leaseMs: DEFAULT_LEASE_TTL_MS,

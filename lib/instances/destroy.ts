@@ -13,7 +13,7 @@ import type { InstanceOperationInput } from "./start";
 export async function destroyInstance(input: InstanceOperationInput, deps: LifecycleDeps): Promise<InstanceRow> {
   const row = await runOperation({ ...input, operation: "destroy" }, deps, async (context) => {
     const { machineId } = context.lease.row;
-    await context.setStep("destroying_machine", { status: "destroying" });
+    await context.update({ leaseStep: "destroying_machine", status: "destroying" });
     if (machineId) {
       context.machineTouched = true;
       await context.time("machine", () => context.deps.machines.destroy(machineId, { force: true }));

@@ -1,27 +1,26 @@
 import { and, eq, isNull } from "drizzle-orm";
 import { instances, type InstanceRow } from "@/db/schema";
 import { AppError } from "@/lib/errors";
-import { assertKeyRing } from "@/lib/keys/signing-secret";
 import { mintApiKey, type MintedApiKey } from "@/lib/keys/mint";
 import { timeKeyMint } from "@/lib/metrics";
 import { storeMintedKey } from "@/lib/keys/store-key";
-import type { LifecycleDeps } from "./deps";
-import { updateUnderLeaseIf, type OperationStep } from "./lease";
-import type { OperationContext } from "./operation";
+import type { OperationStep } from "./operation-steps";
+import type { MintingOperationContext, OperationContext } from "./operation";
 
 /** The reason a key was refused at the last check before the machine write (a rotation landed meanwhile). */
 export const REVOKED_DURING_OPERATION = "revoked_during_operation";
 
-/** Minting operations check this before any work: without the signing secret nothing can be minted. */
-export function requireKeyRing(deps: Pick<LifecycleDeps, "keyRing">) {
-  return assertKeyRing(deps.keyRing);
-}
-
-/** Mints a key for the instance under its owner's current pepper, within the mint budget (writes nothing; timed for the metrics). */
-export function mintKeyFor(row: Pick<InstanceRow, "id" | "ownerId">, deps: LifecycleDeps): Promise<MintedApiKey> {
-  const secret = requireKeyRing(deps).current;
+/**
+ * Mints a key for the operation's instance under its owner's current pepper and the current
+ * signing secret, within the mint budget (writes nothing; timed for the metrics).
+ */
+export function mintKeyFor(context: MintingOperationContext): Promise<MintedApiKey> {
+  const { deps, keyRing, lease } = context;
   return timeKeyMint(() =>
-    mintApiKey({ userId: row.ownerId, instanceId: row.id }, { db: deps.db, secret, env: deps.tokenEnv, now: deps.now, timeoutMs: deps.timeouts.mintMs }),
+    mintApiKey(
+      { userId: lease.row.ownerId, instanceId: lease.instanceId },
+      { db: deps.db, secret: keyRing.current, env: deps.tokenEnv, now: deps.now, timeoutMs: deps.timeouts.mintMs },
+    ),
   );
 }
 
@@ -55,12 +54,7 @@ export async function claimMachineWriteForKey(
   keyId: string,
   values: Partial<InstanceRow> & { leaseStep: OperationStep },
 ): Promise<void> {
-  const stillUsable = await updateUnderLeaseIf(
-    context.deps.db,
-    context.lease,
-    and(isNull(instances.keyRevokedAt), eq(instances.keyId, keyId)),
-    values,
-  );
+  const stillUsable = await context.updateIf(and(isNull(instances.keyRevokedAt), eq(instances.keyId, keyId)), values);
   if (!stillUsable) {
     throw new AppError(
       "key_unavailable",

@@ -7,11 +7,14 @@ import { notifyKeyStateChanged } from "@/lib/keys/invalidation";
 import { consumeUserOperation } from "@/lib/limits/rate-limit";
 import { logger } from "@/shared/logger";
 import { isMachineError, type MachineError } from "@/lib/machines/types";
+import { assertKeyRing } from "@/lib/keys/signing-secret";
+import type { KeyRing } from "@/lib/tokens/key-ring";
+import type { SQL } from "drizzle-orm";
 import { completeDurably } from "./completion";
 import { recordOperation } from "@/lib/metrics";
 import type { LifecycleDeps } from "./deps";
 import { createLeaseFence, fenceMachineProvider } from "./fence";
-import { acquireLease, lostLeaseError, releaseLease, updateUnderLease, type Lease, type LifecycleOperation, type OperationStep } from "./lease";
+import { acquireLease, lostLeaseError, releaseLease, updateUnderLease, updateUnderLeaseIf, type Lease, type LifecycleOperation, type OperationStep } from "./lease";
 import { statusFromMachineState } from "./machine-status";
 
 /** Where an operation's time went, recorded on its audit event (and read by the benchmark). */
@@ -31,8 +34,21 @@ export interface OperationContext {
   key: { source?: KeySource; keyId?: string };
   /** Extra values written with the lease release when the operation fails (e.g. retry backoff). */
   failureValues: Partial<NewInstanceRow>;
-  setStep(step: OperationStep, values?: Partial<NewInstanceRow>): Promise<InstanceRow>;
+  /**
+   * Writes `values` (say, the step shown and the status) to the instance row, only while this
+   * operation still holds the lease: a lost lease is `operation_in_progress`, nothing written.
+   */
+  update(values: LeaseRowValues): Promise<InstanceRow>;
+  /** The same write, made only if `condition` also holds; undefined (nothing written) when it does not. */
+  updateIf(condition: SQL | undefined, values: LeaseRowValues): Promise<InstanceRow | undefined>;
   time<T>(step: keyof StepTimings, work: () => Promise<T>): Promise<T>;
+}
+
+export type LeaseRowValues = Partial<NewInstanceRow> & { leaseStep?: OperationStep };
+
+/** The context of an operation that mints (`mints: true`): the key ring was checked before any work. */
+export interface MintingOperationContext extends OperationContext {
+  keyRing: KeyRing;
 }
 
 export interface OperationResult {
@@ -55,6 +71,11 @@ export interface OperationInput {
   ownerId?: string;
   /** The step shown from the moment the lease is taken (saves a write for the first step). */
   firstStep?: OperationStep;
+  /**
+   * The operation mints a key: without the signing secret it fails `misconfigured` before any
+   * work (no rate-limit charge, no lease), and its body gets the checked key ring.
+   */
+  mints?: boolean;
 }
 
 /**
@@ -70,13 +91,26 @@ export interface OperationInput {
  * it (Fly's 409 on `current_version`) fails the same way, never with a second write. Taking over an
  * expired lease records an `operation_interrupted` event naming the operation that died.
  */
+export function runOperation(
+  input: OperationInput & { mints: true },
+  deps: LifecycleDeps,
+  body: (context: MintingOperationContext) => Promise<OperationResult>,
+  options?: { claimedLease?: Lease },
+): Promise<InstanceRow>;
+export function runOperation(
+  input: OperationInput & { mints?: false },
+  deps: LifecycleDeps,
+  body: (context: OperationContext) => Promise<OperationResult>,
+  options?: { claimedLease?: Lease },
+): Promise<InstanceRow>;
 export async function runOperation(
   input: OperationInput,
   deps: LifecycleDeps,
-  body: (context: OperationContext) => Promise<OperationResult>,
+  body: (context: MintingOperationContext) => Promise<OperationResult>,
   options: { claimedLease?: Lease } = {},
 ): Promise<InstanceRow> {
   const started = performance.now();
+  const keyRing = input.mints ? assertKeyRing(deps.keyRing) : undefined;
   // A signed-in user's create/start/stop/redeploy calls are rate limited (429 before the lease).
   await consumeUserOperation(deps.db, deps.limits, input.actor, deps.now());
   const lease =
@@ -89,7 +123,7 @@ export async function runOperation(
       step: input.firstStep,
     }));
   const fence = createLeaseFence(deps.db, lease);
-  const context: OperationContext = {
+  const context: OperationContext & { keyRing?: KeyRing } = {
     lease,
     deps: { ...deps, machines: fenceMachineProvider(deps.machines, fence) },
     actor: input.actor,
@@ -98,7 +132,8 @@ export async function runOperation(
     machineId: lease.row.machineId,
     key: {},
     failureValues: {},
-    setStep: (step, values = {}) => updateUnderLease(deps.db, lease, { ...values, leaseStep: step }),
+    update: (values) => updateUnderLease(deps.db, lease, values),
+    updateIf: (condition, values) => updateUnderLeaseIf(deps.db, lease, condition, values),
     async time(step, work) {
       const stepStarted = performance.now();
       try {
@@ -115,6 +150,8 @@ export async function runOperation(
     action: input.operation,
   };
 
+  // Only a minting operation's body is typed to read it (the overloads above).
+  if (keyRing) context.keyRing = keyRing;
   if (lease.interrupted) await recordInterruption(deps, lease, input.actor);
 
   // A step may run longer than the lease (slow provider, retries): keep renewing it meanwhile, so
@@ -127,7 +164,7 @@ export async function runOperation(
 
   const logContext = { instanceId: lease.instanceId, operation: input.operation };
   try {
-    const result = await body(context);
+    const result = await body(context as MintingOperationContext);
     const final = { ...result.values, lastActivityAt: deps.now() };
     const withRelease = withSupersededKeysAnnounced(result, lease.instanceId);
     const row = withRelease

@@ -1,7 +1,6 @@
 import type { InstanceRow } from "@/db/schema";
 import type { LifecycleDeps } from "./deps";
 import { deployWithFreshKey } from "./deploy";
-import { requireKeyRing } from "./fresh-key";
 import { runOperation } from "./operation";
 import type { InstanceOperationInput } from "./start";
 
@@ -12,6 +11,5 @@ import type { InstanceOperationInput } from "./start";
  * `operation_in_progress`.
  */
 export async function redeployInstance(input: InstanceOperationInput, deps: LifecycleDeps): Promise<InstanceRow> {
-  requireKeyRing(deps);
-  return runOperation({ ...input, operation: "redeploy", firstStep: "minting_key" }, deps, (context) => deployWithFreshKey(context, "restarting"));
+  return runOperation({ ...input, operation: "redeploy", firstStep: "minting_key", mints: true }, deps, (context) => deployWithFreshKey(context, "restarting"));
 }

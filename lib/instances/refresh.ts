@@ -8,12 +8,13 @@ import { pushKeyToGateway } from "@/lib/machines/gateway-client";
 import { signingKeyIdOf } from "@/lib/tokens/key-ring";
 import type { LifecycleDeps } from "./deps";
 import { deployedKeyValues } from "./deploy";
-import { claimMachineWriteForKey, mintKeyFor, requireKeyRing, REVOKED_DURING_OPERATION, storeKeyUnderLease } from "./fresh-key";
+import { assertKeyRing } from "@/lib/keys/signing-secret";
+import { claimMachineWriteForKey, mintKeyFor, REVOKED_DURING_OPERATION, storeKeyUnderLease } from "./fresh-key";
 import { claimLeases, type Lease } from "./lease";
 import { dueForRefresh, REFRESH_BACKOFF_CAP_MS, refreshOrder } from "./refresh-due";
 import { buildMachineConfig } from "./machine-config";
 import { reconcileStaleInstances } from "./reconcile";
-import { runOperation, toAppError, type OperationContext, type OperationResult } from "./operation";
+import { runOperation, toAppError, type MintingOperationContext, type OperationResult } from "./operation";
 
 const SCHEDULER: Actor = { type: "scheduler", id: "refresh-keys" };
 
@@ -59,7 +60,8 @@ const DEFAULT_PASS_LIMIT = 10_000;
  * longer due (failures back off), so the pass ends. Safe to call as often as you like.
  */
 export async function refreshDueInstances(options: RefreshOptions, deps: LifecycleDeps): Promise<RefreshSummary> {
-  const currentKid = signingKeyIdOf(requireKeyRing(deps).current);
+  // Which keys are due depends on the current signer: no pass (and no claim) without one.
+  const currentKid = signingKeyIdOf(assertKeyRing(deps.keyRing).current);
   const thresholdHours = options.thresholdHours ?? getEnv().PROACTIVE_REFRESH_THRESHOLD_HOURS;
   const limit = options.limit ?? DEFAULT_PASS_LIMIT;
   const concurrency = Math.max(1, options.concurrency ?? deps.refreshConcurrency);
@@ -74,7 +76,9 @@ export async function refreshDueInstances(options: RefreshOptions, deps: Lifecyc
   const failedHere: string[] = [];
   const refreshOne = async (lease: Lease): Promise<void> => {
     try {
-      const row = await runOperation({ instanceId: lease.instanceId, operation: "refresh", actor }, deps, refreshInstanceKey, { claimedLease: lease });
+      const row = await runOperation({ instanceId: lease.instanceId, operation: "refresh", actor, mints: true }, deps, refreshInstanceKey, {
+        claimedLease: lease,
+      });
       summary.refreshed++;
       summary.results.push({ instanceId: row.id, outcome: "refreshed", keyId: row.deployedKeyId ?? undefined });
     } catch (error) {
@@ -126,7 +130,7 @@ export async function refreshDueInstances(options: RefreshOptions, deps: Lifecyc
  * retry with backoff and leaves the old key running (it is still valid unless revoked); a
  * revocation that lands mid-refresh leaves the machine untouched and the instance due again at once.
  */
-async function refreshInstanceKey(context: OperationContext): Promise<OperationResult> {
+async function refreshInstanceKey(context: MintingOperationContext): Promise<OperationResult> {
   const { deps, lease } = context;
   const row = lease.row;
   const attempt = row.refreshAttempts + 1;
@@ -135,8 +139,8 @@ async function refreshInstanceKey(context: OperationContext): Promise<OperationR
     nextRefreshAttemptAt: new Date(deps.now().getTime() + refreshBackoffMs(attempt)),
   };
 
-  await context.setStep("minting_key");
-  const minted = await context.time("mint", () => mintKeyFor(row, deps));
+  await context.update({ leaseStep: "minting_key" });
+  const minted = await context.time("mint", () => mintKeyFor(context));
   context.key = { source: "minted", keyId: minted.keyId };
   await context.time("persist", () => storeKeyUnderLease(context, minted));
 
@@ -155,7 +159,7 @@ async function refreshInstanceKey(context: OperationContext): Promise<OperationR
       ...(row.machineVersion && !lease.interrupted ? { currentVersion: row.machineVersion } : {}),
     }),
   );
-  await context.setStep("verifying_credential", { machineVersion: machine.version });
+  await context.update({ leaseStep: "verifying_credential", machineVersion: machine.version });
 
   const pushed = await context.time("credential", () =>
     pushKeyToGateway(deps.machines.gatewayUrl(machine), gatewayTokenFor(row.id, deps.gatewayTokenSecret), minted.token),

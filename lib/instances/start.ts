@@ -2,7 +2,6 @@ import type { InstanceRow } from "@/db/schema";
 import type { Actor } from "@/lib/audit/events";
 import type { LifecycleDeps } from "./deps";
 import { deployWithFreshKey } from "./deploy";
-import { requireKeyRing } from "./fresh-key";
 import { runOperation } from "./operation";
 
 export interface InstanceOperationInput {
@@ -18,8 +17,7 @@ export interface InstanceOperationInput {
  * a concurrent operation makes it fail `operation_in_progress`.
  */
 export async function startInstance(input: InstanceOperationInput, deps: LifecycleDeps): Promise<InstanceRow> {
-  requireKeyRing(deps);
-  return runOperation({ ...input, operation: "start", firstStep: "minting_key" }, deps, async (context) => {
+  return runOperation({ ...input, operation: "start", firstStep: "minting_key", mints: true }, deps, async (context) => {
     const { row } = context.lease;
     if (row.status === "running" && row.machineId) return { values: {}, outcome: "noop" };
     return deployWithFreshKey(context, "starting");

@@ -15,7 +15,7 @@ export async function stopInstance(input: InstanceOperationInput, deps: Lifecycl
     if (row.status === "stopped" || row.status === "provisioned") return { values: {}, outcome: "noop" };
     if (!row.machineId) return { values: { status: "stopped" } };
 
-    await context.setStep("stopping_machine", { status: "stopping" });
+    await context.update({ leaseStep: "stopping_machine", status: "stopping" });
     context.machineTouched = true;
     try {
       await context.time("machine", () => machines.stop(row.machineId!));

@@ -17,6 +17,6 @@ cp -R "$dist/standalone/." "$out/"
 cp -R "$dist/static" "$out/$dist/static"
 if [ -d public ]; then cp -R public "$out/public"; fi
 cp -R db/migrations "$out/db/migrations"
-cp gateway/gateway.mjs "$out/gateway/gateway.mjs"
+cp gateway/*.mjs "$out/gateway/"
 # Never ship local secrets or data that happened to be in the checkout.
 rm -rf "$out"/.env* "$out/.data"

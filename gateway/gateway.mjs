@@ -21,10 +21,11 @@
 
 import http from "node:http";
 import { createHash, timingSafeEqual } from "node:crypto";
+import { log, readConfig } from "./config.mjs";
+import { MAX_BODY_BYTES, readBody, sendError, sendJson } from "./http.mjs";
 
 const EXIT_MISCONFIGURED = 2;
 const EXIT_LISTEN_FAILED = 3;
-const MAX_BODY_BYTES = 16 * 1024;
 const MAX_KEY_LENGTH = 8 * 1024;
 const UNREACHABLE_RETRY_MS = 5_000;
 const SHUTDOWN_GRACE_MS = 5_000;
@@ -39,50 +40,6 @@ const SHUTDOWN_GRACE_MS = 5_000;
  * @property {string|null} instanceId
  * @property {string|null} message   why the state is not `valid` (never contains the key)
  */
-
-/** @param {'info'|'warn'|'error'} level @param {string} message @param {Record<string, unknown>} [fields] */
-function log(level, message, fields = {}) {
-  const line = JSON.stringify({ level, time: new Date().toISOString(), component: "gateway", message, ...fields });
-  if (level === "info") process.stdout.write(line + "\n");
-  else process.stderr.write(line + "\n");
-}
-
-/** @param {string|undefined} value @param {number} fallback */
-function positiveInt(value, fallback) {
-  if (value === undefined || value.trim() === "") return fallback;
-  const parsed = Number(value);
-  return Number.isInteger(parsed) && parsed > 0 ? parsed : NaN;
-}
-
-function readConfig(env) {
-  const problems = [];
-  let whoamiUrl;
-  try {
-    whoamiUrl = new URL(env.FLEETDECK_WHOAMI_URL ?? "");
-    if (whoamiUrl.protocol !== "http:" && whoamiUrl.protocol !== "https:") throw new Error("protocol");
-  } catch {
-    problems.push("FLEETDECK_WHOAMI_URL must be an absolute http(s) URL");
-  }
-  const gatewayToken = env.GATEWAY_TOKEN ?? "";
-  if (gatewayToken.length < 16) problems.push("GATEWAY_TOKEN must be set (at least 16 characters)");
-  const port = env.PORT === undefined || env.PORT === "" ? 8080 : Number(env.PORT);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) problems.push("PORT must be an integer 0-65535");
-  const checkIntervalMs = positiveInt(env.KEY_CHECK_INTERVAL_MS, 60_000);
-  if (Number.isNaN(checkIntervalMs)) problems.push("KEY_CHECK_INTERVAL_MS must be a positive integer");
-  const whoamiTimeoutMs = positiveInt(env.WHOAMI_TIMEOUT_MS, 5_000);
-  if (Number.isNaN(whoamiTimeoutMs)) problems.push("WHOAMI_TIMEOUT_MS must be a positive integer");
-  return {
-    problems,
-    whoamiUrl: /** @type {URL} */ (whoamiUrl),
-    gatewayToken,
-    port,
-    host: env.HOST || "::",
-    instanceId: env.INSTANCE_ID || null,
-    checkIntervalMs,
-    whoamiTimeoutMs,
-    initialKey: env.KILOCODE_API_KEY || "",
-  };
-}
 
 const config = readConfig(process.env);
 if (config.problems.length > 0) {
@@ -244,36 +201,6 @@ function authorised(header) {
   if (typeof header !== "string" || !header.startsWith("Bearer ")) return false;
   const presented = createHash("sha256").update(header.slice("Bearer ".length)).digest();
   return timingSafeEqual(presented, tokenDigest);
-}
-
-/** @param {http.ServerResponse} res @param {number} status @param {unknown} body */
-function sendJson(res, status, body) {
-  const payload = JSON.stringify(body);
-  res.writeHead(status, {
-    "content-type": "application/json; charset=utf-8",
-    "content-length": Buffer.byteLength(payload),
-    "cache-control": "no-store",
-  });
-  res.end(payload);
-}
-
-/** @param {http.ServerResponse} res @param {number} status @param {string} code @param {string} message */
-const sendError = (res, status, code, message) => sendJson(res, status, { error: { code, message } });
-
-/** @param {http.IncomingMessage} req @returns {Promise<string | null>} null when the body is too large */
-function readBody(req) {
-  return new Promise((resolve, reject) => {
-    const chunks = [];
-    let size = 0;
-    let tooLarge = false;
-    req.on("data", (chunk) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) tooLarge = true;
-      else chunks.push(chunk);
-    });
-    req.on("end", () => resolve(tooLarge ? null : Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
 }
 
 /** @param {http.IncomingMessage} req @param {http.ServerResponse} res */

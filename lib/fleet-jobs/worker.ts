@@ -3,7 +3,7 @@ import type { Database } from "@/db";
 import { fleetJobItems, fleetJobs, instances, type FleetJobKind } from "@/db/schema";
 import type { Actor } from "@/lib/audit/events";
 import { redeployInstance, startInstance, stopInstance, type LifecycleDeps } from "@/lib/instances";
-import { toAppError } from "@/lib/instances/operation";
+import { toAppError } from "@/lib/instances/operation-errors";
 import { logger } from "@/shared/logger";
 import { finishJobIfDone } from "./jobs";
 

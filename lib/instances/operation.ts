@@ -1,12 +1,9 @@
 import type { Database } from "@/db";
 import type { InstanceRow, InstanceStatus, KeySource, NewInstanceRow } from "@/db/schema";
 import { recordInstanceEvent, type Actor } from "@/lib/audit/events";
-import { isDatabaseUnavailable } from "@/db/errors";
-import { AppError, databaseUnavailableError, isAppError } from "@/lib/errors";
 import { notifyKeyStateChanged } from "@/lib/keys/invalidation";
 import { consumeUserOperation } from "@/lib/limits/rate-limit";
 import { logger } from "@/shared/logger";
-import { isMachineError, type MachineError } from "@/lib/machines/types";
 import { assertKeyRing } from "@/lib/keys/signing-secret";
 import type { KeyRing } from "@/lib/tokens/key-ring";
 import type { SQL } from "drizzle-orm";
@@ -16,6 +13,7 @@ import type { LifecycleDeps } from "./deps";
 import { createLeaseFence, fenceMachineProvider } from "./fence";
 import { acquireLease, lostLeaseError, releaseLease, updateUnderLease, updateUnderLeaseIf, type Lease, type LifecycleOperation, type OperationStep } from "./lease";
 import { statusFromMachineState } from "./machine-status";
+import { toAppError } from "./operation-errors";
 
 /** Where an operation's time went, recorded on its audit event (and read by the benchmark). */
 export type StepTimings = Partial<Record<"mint" | "persist" | "machine" | "wait" | "credential", number>>;
@@ -273,32 +271,6 @@ async function recordInterruption(deps: LifecycleDeps, lease: Lease, actor: Acto
       takenOverBy: lease.operation,
     },
   }).catch((error: unknown) => logger.error("could not record an interrupted operation", { instanceId: lease.instanceId, error }));
-}
-
-export function toAppError(error: unknown): AppError {
-  if (isAppError(error)) return error;
-  if (isMachineError(error)) return machineAppError(error);
-  if (isDatabaseUnavailable(error)) return databaseUnavailableError(error);
-  logger.error("unexpected error in a lifecycle operation", { error });
-  return new AppError("internal_error", "The operation failed unexpectedly.");
-}
-
-function machineAppError(error: MachineError): AppError {
-  // Fly's answer to a write whose `current_version` is stale (or a create whose name is taken):
-  // someone else changed the machine. Nothing was written; retrying is the caller's call.
-  if (error.status === 409) {
-    return new AppError("operation_in_progress", "The instance's machine was changed by another operation meanwhile; nothing was changed. Try again.", {
-      machineErrorKind: error.kind,
-    });
-  }
-  const prefix: Record<MachineError["kind"], string> = {
-    not_found: "The instance's machine no longer exists",
-    capacity: "The machine provider has no capacity in this region right now",
-    rate_limited: "The machine provider is rate-limiting requests; try again shortly",
-    timeout: "The machine did not respond in time",
-    upstream: "The machine provider reported an error",
-  };
-  return new AppError("machine_error", `${prefix[error.kind]}: ${error.message}`, { machineErrorKind: error.kind });
 }
 
 function roundTimings(timings: StepTimings): Record<string, number> {

@@ -14,7 +14,8 @@ import { claimLeases, type Lease } from "./lease";
 import { dueForRefresh, REFRESH_BACKOFF_CAP_MS, refreshOrder } from "./refresh-due";
 import { buildMachineConfig } from "./machine-config";
 import { reconcileStaleInstances } from "./reconcile";
-import { runOperation, toAppError, type MintingOperationContext, type OperationResult } from "./operation";
+import { runOperation, type MintingOperationContext, type OperationResult } from "./operation";
+import { toAppError } from "./operation-errors";
 
 const SCHEDULER: Actor = { type: "scheduler", id: "refresh-keys" };
 

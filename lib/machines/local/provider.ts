@@ -1,20 +1,26 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import net from "node:net";
 import path from "node:path";
-import readline from "node:readline";
 import { newMachineId, newMachineVersion } from "../ids";
 import {
   MachineError,
   type CreateMachineInput,
   type Machine,
-  type MachineConfig,
   type MachineProvider,
-  type MachineState,
   type UpdateMachineInput,
   type WaitableMachineState,
   type WaitForStateOptions,
 } from "../types";
+import { createProcessTracker, spawnGatewayOnce, terminate as terminateProcess } from "./gateway-process";
+import {
+  matchesMetadata,
+  notify,
+  setState,
+  snapshot,
+  validateConfig,
+  waitForAnyState as waitForMachineState,
+  type LocalMachine,
+} from "./machine-state";
 
 export interface LocalMachineProviderOptions {
   /** The gateway program to run. Default: `<cwd>/gateway/gateway.mjs` (Next and vitest run from the repo root). */
@@ -43,63 +49,7 @@ export interface LocalMachineProvider extends MachineProvider {
   waitForAnyState(id: string, states: readonly WaitableMachineState[], options: WaitForStateOptions): Promise<WaitableMachineState>;
 }
 
-type Desired = "started" | "stopped" | "destroyed";
-
-interface LocalMachine {
-  id: string;
-  name: string;
-  region: string;
-  config: MachineConfig;
-  version: string;
-  state: MachineState;
-  createdAt: Date;
-  updatedAt: Date;
-  /** What the callers asked for last; the reconcile loop drives the process towards it. */
-  desired: Desired;
-  /** An update asked for the running process to be replaced with one on the new config. */
-  restartPending: boolean;
-  dirty: boolean;
-  loop?: Promise<void>;
-  child?: ChildProcess;
-  port?: number;
-  recentOutput: string[];
-  lastExit?: string;
-  listeners: Set<() => void>;
-}
-
-// Only what a Node program needs to run. The control plane's own environment (database URL, auth
-// secrets, Fly token) must never reach an instance.
-const INHERITED_ENV = ["PATH", "SYSTEMROOT", "TZ", "LANG", "TMPDIR"] as const;
-const RECENT_OUTPUT_LINES = 20;
 const LISTEN_ATTEMPTS = 3;
-
-function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (address && typeof address === "object" ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
-}
-
-function validateConfig(config: MachineConfig): void {
-  const strings = (record: unknown) =>
-    record !== null &&
-    typeof record === "object" &&
-    Object.values(record as Record<string, unknown>).every((value) => typeof value === "string");
-  if (typeof config.image !== "string" || !strings(config.env) || !strings(config.metadata)) {
-    throw new MachineError("upstream", "invalid machine config: image must be a string, env and metadata string maps", {
-      status: 422,
-    });
-  }
-}
-
-function matchesMetadata(machine: { config: MachineConfig }, filter: Record<string, string> | undefined): boolean {
-  return Object.entries(filter ?? {}).every(([key, value]) => machine.config.metadata[key] === value);
-}
 
 /**
  * The local process supervisor: every machine is a real child process running the gateway program
@@ -128,9 +78,11 @@ export function createLocalMachineProvider(options: LocalMachineProviderOptions 
     ((line, { machineId, stream }) => (stream === "stdout" ? process.stdout : process.stderr).write(`[machine ${machineId}] ${line}\n`));
 
   const machines = new Map<string, LocalMachine>();
-  const children = new Set<ChildProcess>();
-  const expectedExits = new WeakSet<ChildProcess>();
-  const exits = new WeakMap<ChildProcess, Promise<void>>();
+  const tracker = createProcessTracker();
+  const { children } = tracker;
+  const terminate = (child: ChildProcess, graceMs: number) => terminateProcess(tracker, child, graceMs);
+  const spawnOnce = (machine: LocalMachine) => spawnGatewayOnce(machine, tracker, { nodePath, gatewayPath, startTimeoutMs, onOutput });
+  const waitForAnyState: LocalMachineProvider["waitForAnyState"] = (id, states, waitOptions) => waitForMachineState(machines, id, states, waitOptions);
   let closed = false;
 
   const killAllOnExit = () => {
@@ -138,137 +90,12 @@ export function createLocalMachineProvider(options: LocalMachineProviderOptions 
   };
   process.on("exit", killAllOnExit);
 
-  const snapshot = (machine: LocalMachine): Machine => ({
-    id: machine.id,
-    name: machine.name,
-    state: machine.state,
-    region: machine.region,
-    version: machine.version,
-    config: structuredClone(machine.config),
-    createdAt: new Date(machine.createdAt),
-    updatedAt: new Date(machine.updatedAt),
-  });
-
-  const notify = (machine: LocalMachine) => {
-    for (const listener of [...machine.listeners]) listener();
-  };
-
-  const setState = (machine: LocalMachine, state: MachineState) => {
-    if (machine.state === state) return;
-    machine.state = state;
-    machine.updatedAt = new Date();
-    notify(machine);
-  };
-
   const mustGet = (id: string): LocalMachine => {
     const machine = machines.get(id);
     if (!machine || machine.desired === "destroyed") {
       throw new MachineError("not_found", `machine ${id} not found`, { status: 404 });
     }
     return machine;
-  };
-
-  /** Resolves when the process has exited. Idempotent; SIGKILL after `graceMs` (immediately when 0). */
-  const terminate = (child: ChildProcess, graceMs: number): Promise<void> => {
-    expectedExits.add(child);
-    const exited = exits.get(child) ?? Promise.resolve();
-    if (child.exitCode !== null || child.signalCode !== null) return exited;
-    if (graceMs <= 0) {
-      child.kill("SIGKILL");
-      return exited;
-    }
-    child.kill("SIGTERM");
-    const escalate = setTimeout(() => child.kill("SIGKILL"), graceMs);
-    return exited.finally(() => clearTimeout(escalate));
-  };
-
-  const remember = (machine: LocalMachine, line: string) => {
-    machine.recentOutput.push(line);
-    if (machine.recentOutput.length > RECENT_OUTPUT_LINES) machine.recentOutput.shift();
-  };
-
-  /** Spawns the gateway for the machine's current config and waits until it listens, exits or times out. */
-  const spawnOnce = async (machine: LocalMachine): Promise<"listening" | "exited" | "port_in_use"> => {
-    const port = (machine.port ??= await freeLoopbackPort());
-    // The caller may have changed its mind while we looked for a port.
-    if (machine.desired !== "started") return "exited";
-    const env: Record<string, string> = {};
-    for (const name of INHERITED_ENV) {
-      const value = process.env[name];
-      if (value !== undefined) env[name] = value;
-    }
-    Object.assign(env, machine.config.env, { PORT: String(port), HOST: "127.0.0.1" });
-
-    // Not traced into the standalone build (it would pull in the whole project): deploy/assemble-standalone.sh copies gateway/.
-    const child: ChildProcess = spawn(/*turbopackIgnore: true*/ nodePath, [gatewayPath], {
-      env: env as NodeJS.ProcessEnv,
-      stdio: ["ignore", "pipe", "pipe", "ipc"],
-    });
-    children.add(child);
-    machine.child = child;
-    machine.lastExit = undefined;
-    exits.set(
-      child,
-      new Promise((resolve) => {
-        let gone = false;
-        const onGone = (code: number | null, signal: NodeJS.Signals | null, reason?: string) => {
-          if (gone) return;
-          gone = true;
-          children.delete(child);
-          machine.lastExit = reason ?? (signal ? `killed by ${signal}` : `exited with code ${code}`);
-          if (machine.child === child) {
-            machine.child = undefined;
-            if (!expectedExits.has(child)) {
-              // Died on its own: like Fly without a restart policy, it stays down until asked.
-              machine.desired = "stopped";
-              machine.restartPending = false;
-              setState(machine, code === 0 ? "stopped" : "failed");
-            }
-          }
-          notify(machine);
-          resolve();
-        };
-        // `close` (not `exit`): by then the last lines of output have been read, so a failure can cite them.
-        child.once("close", (code, signal) => onGone(code, signal));
-        // A process that could not be spawned at all never emits `exit`.
-        child.once("error", (error) => {
-          if (child.pid === undefined) onGone(null, null, `spawn failed: ${error.message}`);
-        });
-      }),
-    );
-    for (const stream of ["stdout", "stderr"] as const) {
-      readline.createInterface({ input: child[stream]! }).on("line", (line) => {
-        remember(machine, line);
-        onOutput(line, { machineId: machine.id, stream });
-      });
-    }
-
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        machine.recentOutput.push(`did not listen within ${startTimeoutMs} ms`);
-        void terminate(child, 0).then(() => {
-          if (machine.child === undefined && machine.desired === "started") {
-            machine.desired = "stopped";
-            setState(machine, "failed");
-          }
-          resolve("exited");
-        });
-      }, startTimeoutMs);
-      child.on("message", (message: { type?: string; code?: string }) => {
-        if (message?.type === "listening") {
-          clearTimeout(timer);
-          resolve("listening");
-        } else if (message?.type === "listen_error" && message.code === "EADDRINUSE") {
-          clearTimeout(timer);
-          expectedExits.add(child);
-          void exits.get(child)!.then(() => resolve("port_in_use"));
-        }
-      });
-      void exits.get(child)!.then(() => {
-        clearTimeout(timer);
-        resolve("exited");
-      });
-    });
   };
 
   const launch = async (machine: LocalMachine): Promise<void> => {
@@ -331,53 +158,6 @@ export function createLocalMachineProvider(options: LocalMachineProviderOptions 
   /** Resolves once no reconcile loop is running for the machine (including loops started meanwhile). */
   const settle = async (machine: LocalMachine): Promise<void> => {
     while (machine.loop) await machine.loop;
-  };
-
-  /**
-   * Resolves with the first of `states` the machine is in (at `version`, when given). Fails `not_found`
-   * when it is (or gets) destroyed unless waiting for `destroyed`, `upstream` when it moves to another
-   * version or lands in `failed` while `failed` is not awaited, `timeout` after `timeoutMs`.
-   */
-  const waitForAnyState = (id: string, states: readonly WaitableMachineState[], waitOptions: WaitForStateOptions): Promise<WaitableMachineState> => {
-    const machine = machines.get(id);
-    if (!machine || machine.state === "destroyed") {
-      if (states.includes("destroyed")) return Promise.resolve("destroyed");
-      return Promise.reject(new MachineError("not_found", `machine ${id} not found`, { status: 404 }));
-    }
-    const wanted = states.join(" or ");
-    return new Promise((resolve, reject) => {
-      const finish = (result: WaitableMachineState | MachineError) => {
-        clearTimeout(timer);
-        machine.listeners.delete(check);
-        if (result instanceof MachineError) reject(result);
-        else resolve(result);
-      };
-      const check = () => {
-        if (machine.state === "destroyed" || !machines.has(id)) {
-          return finish(states.includes("destroyed") ? "destroyed" : new MachineError("not_found", `machine ${id} was destroyed`, { status: 404 }));
-        }
-        if (waitOptions.version !== undefined && machine.version !== waitOptions.version) {
-          return finish(
-            new MachineError("upstream", `machine ${id} moved from version ${waitOptions.version} to ${machine.version}`, {
-              status: 400,
-            }),
-          );
-        }
-        const reached = states.find((candidate) => candidate === machine.state);
-        if (reached) return finish(reached);
-        if (machine.state === "failed") {
-          // The gateway's own last words (it never prints its key), kept short.
-          const detail = [machine.lastExit, ...machine.recentOutput.slice(-2)].filter(Boolean).join(" | ").slice(0, 500);
-          return finish(new MachineError("upstream", `machine ${id} failed while waiting for ${wanted}: ${detail}`));
-        }
-      };
-      const timer = setTimeout(
-        () => finish(new MachineError("timeout", `machine ${id} not ${wanted} within ${waitOptions.timeoutMs} ms (state ${machine.state})`)),
-        waitOptions.timeoutMs,
-      );
-      machine.listeners.add(check);
-      check();
-    });
   };
 
   const provider: LocalMachineProvider = {

@@ -1,0 +1,150 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import net from "node:net";
+import readline from "node:readline";
+import { notify, setState, type LocalMachine } from "./machine-state";
+
+// The processes behind local machines: each runs the gateway program on a loopback port.
+
+// Only what a Node program needs to run. The control plane's own environment (database URL, auth
+// secrets, Fly token) must never reach an instance.
+const INHERITED_ENV = ["PATH", "SYSTEMROOT", "TZ", "LANG", "TMPDIR"] as const;
+const RECENT_OUTPUT_LINES = 20;
+
+export function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (address && typeof address === "object" ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+/** The supervisor's child processes: which are alive, whose exit was asked for, and when each one ends. */
+export interface ProcessTracker {
+  children: Set<ChildProcess>;
+  expectedExits: WeakSet<ChildProcess>;
+  exits: WeakMap<ChildProcess, Promise<void>>;
+}
+
+export function createProcessTracker(): ProcessTracker {
+  return { children: new Set(), expectedExits: new WeakSet(), exits: new WeakMap() };
+}
+
+export interface GatewaySpawnOptions {
+  nodePath: string;
+  gatewayPath: string;
+  startTimeoutMs: number;
+  onOutput: (line: string, source: { machineId: string; stream: "stdout" | "stderr" }) => void;
+}
+
+/** Resolves when the process has exited. Idempotent; SIGKILL after `graceMs` (immediately when 0). */
+export function terminate(tracker: ProcessTracker, child: ChildProcess, graceMs: number): Promise<void> {
+  tracker.expectedExits.add(child);
+  const exited = tracker.exits.get(child) ?? Promise.resolve();
+  if (child.exitCode !== null || child.signalCode !== null) return exited;
+  if (graceMs <= 0) {
+    child.kill("SIGKILL");
+    return exited;
+  }
+  child.kill("SIGTERM");
+  const escalate = setTimeout(() => child.kill("SIGKILL"), graceMs);
+  return exited.finally(() => clearTimeout(escalate));
+}
+
+function remember(machine: LocalMachine, line: string): void {
+  machine.recentOutput.push(line);
+  if (machine.recentOutput.length > RECENT_OUTPUT_LINES) machine.recentOutput.shift();
+}
+
+/** Spawns the gateway for the machine's current config and waits until it listens, exits or times out. */
+export async function spawnGatewayOnce(
+  machine: LocalMachine,
+  tracker: ProcessTracker,
+  options: GatewaySpawnOptions,
+): Promise<"listening" | "exited" | "port_in_use"> {
+  const { nodePath, gatewayPath, startTimeoutMs, onOutput } = options;
+  const { children, expectedExits, exits } = tracker;
+  const port = (machine.port ??= await freeLoopbackPort());
+  // The caller may have changed its mind while we looked for a port.
+  if (machine.desired !== "started") return "exited";
+  const env: Record<string, string> = {};
+  for (const name of INHERITED_ENV) {
+    const value = process.env[name];
+    if (value !== undefined) env[name] = value;
+  }
+  Object.assign(env, machine.config.env, { PORT: String(port), HOST: "127.0.0.1" });
+
+  // Not traced into the standalone build (it would pull in the whole project): deploy/assemble-standalone.sh copies gateway/.
+  const child: ChildProcess = spawn(/*turbopackIgnore: true*/ nodePath, [gatewayPath], {
+    env: env as NodeJS.ProcessEnv,
+    stdio: ["ignore", "pipe", "pipe", "ipc"],
+  });
+  children.add(child);
+  machine.child = child;
+  machine.lastExit = undefined;
+  exits.set(
+    child,
+    new Promise((resolve) => {
+      let gone = false;
+      const onGone = (code: number | null, signal: NodeJS.Signals | null, reason?: string) => {
+        if (gone) return;
+        gone = true;
+        children.delete(child);
+        machine.lastExit = reason ?? (signal ? `killed by ${signal}` : `exited with code ${code}`);
+        if (machine.child === child) {
+          machine.child = undefined;
+          if (!expectedExits.has(child)) {
+            // Died on its own: like Fly without a restart policy, it stays down until asked.
+            machine.desired = "stopped";
+            machine.restartPending = false;
+            setState(machine, code === 0 ? "stopped" : "failed");
+          }
+        }
+        notify(machine);
+        resolve();
+      };
+      // `close` (not `exit`): by then the last lines of output have been read, so a failure can cite them.
+      child.once("close", (code, signal) => onGone(code, signal));
+      // A process that could not be spawned at all never emits `exit`.
+      child.once("error", (error) => {
+        if (child.pid === undefined) onGone(null, null, `spawn failed: ${error.message}`);
+      });
+    }),
+  );
+  for (const stream of ["stdout", "stderr"] as const) {
+    readline.createInterface({ input: child[stream]! }).on("line", (line) => {
+      remember(machine, line);
+      onOutput(line, { machineId: machine.id, stream });
+    });
+  }
+
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      machine.recentOutput.push(`did not listen within ${startTimeoutMs} ms`);
+      void terminate(tracker, child, 0).then(() => {
+        if (machine.child === undefined && machine.desired === "started") {
+          machine.desired = "stopped";
+          setState(machine, "failed");
+        }
+        resolve("exited");
+      });
+    }, startTimeoutMs);
+    child.on("message", (message: { type?: string; code?: string }) => {
+      if (message?.type === "listening") {
+        clearTimeout(timer);
+        resolve("listening");
+      } else if (message?.type === "listen_error" && message.code === "EADDRINUSE") {
+        clearTimeout(timer);
+        expectedExits.add(child);
+        void exits.get(child)!.then(() => resolve("port_in_use"));
+      }
+    });
+    void exits.get(child)!.then(() => {
+      clearTimeout(timer);
+      resolve("exited");
+    });
+  });
+}

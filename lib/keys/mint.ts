@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import { eq, sql } from "drizzle-orm";
 import { z } from "zod";
 import type { Database } from "@/db";
-import { destroyTransactionConnection } from "@/db/client";
+import { destroyTransactionConnection } from "@/db/observed-connections";
 import { users } from "@/db/schema";
 import { AppError } from "@/lib/errors";
 import { signKiloToken } from "@/lib/tokens/kilo-token";

@@ -6,6 +6,7 @@ import { Ajv2020, type ValidateFunction } from "ajv/dist/2020";
 import addFormats from "ajv-formats";
 import { parse as parseYaml } from "yaml";
 import { newMachineId, newMachineVersion } from "@/lib/machines/ids";
+import { FLY_MACHINE_OPERATIONS, type FlyMachineOperation } from "@/lib/machines/fly/operations";
 
 /**
  * An HTTP fake of Fly's Machines API on 127.0.0.1, built from the OpenAPI description committed beside
@@ -22,18 +23,8 @@ import { newMachineId, newMachineVersion } from "@/lib/machines/ids";
  * Test-only. Not a Fly simulator: state changes take `transitionMs` and nothing else is modelled.
  */
 
-export const fakeFlyOperations = [
-  "Machines_list",
-  "Machines_create",
-  "Machines_show",
-  "Machines_update",
-  "Machines_delete",
-  "Machines_start",
-  "Machines_stop",
-  "Machines_wait",
-] as const;
 
-export type FakeFlyOperation = (typeof fakeFlyOperations)[number];
+export type FakeFlyOperation = FlyMachineOperation;
 
 export type FakeFlyFault =
   /** Answer this status (and body) without touching state. */
@@ -197,7 +188,7 @@ function compileOperations(specPath: string): Operation[] {
     for (const [method, raw] of Object.entries(item)) {
       if (!["get", "post", "put", "patch", "delete"].includes(method)) continue;
       const operation = raw as Json;
-      const implemented = (fakeFlyOperations as readonly string[]).includes(String(operation.operationId));
+      const implemented = (FLY_MACHINE_OPERATIONS as readonly string[]).includes(String(operation.operationId));
       const body = (operation.requestBody as Json | undefined)?.content as Json | undefined;
       const bodySchema = (body?.["application/json"] as Json | undefined)?.schema;
       const responseValidators = new Map<number, ValidateFunction>();
@@ -221,7 +212,7 @@ function compileOperations(specPath: string): Operation[] {
   // Every error body the fake invents is an ErrorResponse.
   const errorValidator = compile({ $ref: "#/components/schemas/ErrorResponse" });
   for (const operation of operations) {
-    if (!(fakeFlyOperations as readonly string[]).includes(operation.operationId)) continue;
+    if (!(FLY_MACHINE_OPERATIONS as readonly string[]).includes(operation.operationId)) continue;
     for (const status of [400, 401, 404, 408, 409, 412, 429, 500, 501, 502, 503, 504]) {
       if (!operation.responseValidators.has(status)) operation.responseValidators.set(status, errorValidator);
     }

@@ -1,9 +1,21 @@
-import { timingSafeEqual } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { z } from "zod";
-import { isMachineError, waitableStates, type Machine, type MachineConfig, type WaitableMachineState } from "../types";
+import type { WaitableMachineState } from "../types";
 import { createLocalMachineProvider, type LocalMachineProvider, type LocalMachineProviderOptions } from "./provider";
+import {
+  createBodySchema,
+  errorResult,
+  flyError,
+  fromWireConfig,
+  RequestProblem,
+  tokenMatches,
+  toWireMachine,
+  updateBodySchema,
+  waitQuerySchema,
+  type Result,
+} from "./wire";
+import type { FlyMachineOperation } from "@/lib/machines/fly/operations";
 
 /**
  * The local machine service: one per host, shared by every control-plane replica on it and outliving
@@ -21,18 +33,8 @@ import { createLocalMachineProvider, type LocalMachineProvider, type LocalMachin
  * over HTTP.
  */
 
-export const machineServiceOperations = [
-  "Machines_list",
-  "Machines_create",
-  "Machines_show",
-  "Machines_update",
-  "Machines_delete",
-  "Machines_start",
-  "Machines_stop",
-  "Machines_wait",
-] as const;
 
-export type MachineServiceOperation = (typeof machineServiceOperations)[number];
+export type MachineServiceOperation = FlyMachineOperation;
 
 export type MachineServiceFault =
   /** Answer this status without touching state. */
@@ -76,79 +78,6 @@ export interface MachineService {
 }
 
 export const DEFAULT_LOCAL_APP = "local";
-
-const stringMap = z.record(z.string(), z.string());
-const guestSchema = z.object({ cpu_kind: z.string().optional(), cpus: z.number().int().optional(), memory_mb: z.number().int().optional() }).loose();
-// Fly fills in many more config fields; only those the supervisor acts on are read, the rest pass through.
-const configSchema = z.object({ image: z.string().default(""), env: stringMap.default({}), metadata: stringMap.default({}), guest: guestSchema.optional() }).loose();
-const createBodySchema = z.object({ name: z.string().optional(), region: z.string().optional(), config: configSchema, skip_launch: z.boolean().optional() }).loose();
-const updateBodySchema = z
-  .object({ config: configSchema, skip_launch: z.boolean().optional(), current_version: z.string().optional(), min_secrets_version: z.number().int().optional() })
-  .loose();
-const waitQuerySchema = z.object({
-  state: z.array(z.enum([...waitableStates, "settled"])).default(["started"]),
-  timeout: z.coerce.number().int().min(1).max(60).default(60),
-  version: z.string().min(1).optional(),
-});
-
-type Result = { status: number; body?: unknown };
-
-class RequestProblem extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-function fromWireConfig(config: z.infer<typeof configSchema>): MachineConfig {
-  const guest = config.guest;
-  return {
-    image: config.image,
-    env: config.env,
-    metadata: config.metadata,
-    ...(guest && (guest.cpu_kind === "shared" || guest.cpu_kind === "performance") && guest.cpus !== undefined && guest.memory_mb !== undefined
-      ? { guest: { cpuKind: guest.cpu_kind, cpus: guest.cpus, memoryMb: guest.memory_mb } }
-      : {}),
-  };
-}
-
-/** A machine in Fly's `Machine` wire shape. */
-function toWireMachine(machine: Machine) {
-  const { guest, ...config } = machine.config;
-  return {
-    id: machine.id,
-    name: machine.name,
-    state: machine.state,
-    region: machine.region,
-    version: machine.version,
-    instance_id: machine.version,
-    private_ip: "127.0.0.1",
-    config: { ...config, ...(guest ? { guest: { cpu_kind: guest.cpuKind, cpus: guest.cpus, memory_mb: guest.memoryMb } } : {}) },
-    created_at: machine.createdAt.toISOString(),
-    updated_at: machine.updatedAt.toISOString(),
-    events: [],
-    host_status: "ok",
-  };
-}
-
-const flyError = (status: number, message: string): Result => ({ status, body: { error: message } });
-
-/** A supervisor failure as Fly would answer it. */
-function errorResult(error: unknown): Result {
-  if (error instanceof RequestProblem) return flyError(error.status, error.message);
-  if (!isMachineError(error)) throw error;
-  if (error.kind === "not_found") return flyError(404, error.message);
-  if (error.kind === "timeout") return flyError(408, `deadline_exceeded: ${error.message}`);
-  return flyError(error.status ?? 500, error.message);
-}
-
-function tokenMatches(header: string | undefined, token: string): boolean {
-  const given = Buffer.from(/^Bearer (.+)$/.exec(header ?? "")?.[1] ?? "");
-  const expected = Buffer.from(token);
-  return given.length === expected.length && timingSafeEqual(given, expected);
-}
 
 /** Starts the service on 127.0.0.1. `close()` kills every machine it runs. */
 export async function startMachineService(options: MachineServiceOptions): Promise<MachineService> {

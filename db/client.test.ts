@@ -1,35 +1,21 @@
 import { sql } from "drizzle-orm";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openDatabase, queryRows, type DatabaseHandle } from "./client";
+import { queryRows, type DatabaseHandle } from "./client";
 import { isDatabaseUnavailable } from "./errors";
-import { createTestDatabase, realPostgresDrivers, type TestDatabase } from "@/test/db";
-import { startTcpProxy, type TcpProxy } from "@/test/db/tcp-proxy";
+import { realPostgresDrivers } from "@/test/db";
+import { openDatabaseBehindProxy, type DatabaseBehindProxy } from "@/test/db/behind-proxy";
+import type { TcpProxy } from "@/test/db/tcp-proxy";
 
 describe.each(realPostgresDrivers())("pool timeouts on %s behind a network that stops answering", (driver) => {
-  let database: TestDatabase;
+  let db: DatabaseBehindProxy;
   let proxy: TcpProxy;
   let handle: DatabaseHandle;
-  let admin: pg.Client;
-  const applicationName = `pool_timeouts_${process.pid}`;
 
   beforeAll(async () => {
-    database = await createTestDatabase(driver);
-    const target = new URL(database.url!);
-    proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
-    const through = new URL(database.url!);
-    through.host = `127.0.0.1:${proxy.port}`;
-    through.searchParams.set("application_name", applicationName);
-    handle = await openDatabase({ url: through.toString(), driver, timeouts: { queryMs: 500, connectMs: 500 } });
-    admin = new pg.Client({ connectionString: database.url });
-    await admin.connect();
+    db = await openDatabaseBehindProxy(driver, { applicationName: `pool_timeouts_${process.pid}`, timeouts: { queryMs: 500, connectMs: 500 } });
+    ({ proxy, handle } = db);
   });
-  afterAll(async () => {
-    await admin?.end();
-    await handle?.close();
-    await proxy?.close();
-    await database?.close();
-  });
+  afterAll(() => db?.close());
 
   const failure = (promise: Promise<unknown>) => promise.then(() => new Error("expected a failure"), (error: unknown) => error);
 
@@ -46,7 +32,7 @@ describe.each(realPostgresDrivers())("pool timeouts on %s behind a network that 
     expect(isDatabaseUnavailable(connectError)).toBe(true);
     expect(elapsed).toBeGreaterThanOrEqual(450);
     expect(elapsed).toBeLessThan(2_000);
-    const backends = async () => (await admin.query("select pid from pg_stat_activity where application_name = $1", [applicationName])).rows.length;
+    const backends = () => db.backends();
     await expect.poll(backends, { timeout: 3_000 }).toBe(0);
     expect(await handle.db.execute(sql`select 1`)).toBeTruthy();
   });

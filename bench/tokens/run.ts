@@ -12,7 +12,6 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import autocannon from "autocannon";
@@ -26,6 +25,7 @@ import { KeyStateCache } from "@/lib/keys/key-state-cache";
 import { storeMintedKey } from "@/lib/keys/store-key";
 import { mintApiKey } from "@/lib/keys/mint";
 import { KILO_TOKEN_VERSION, signKiloToken, verifyKiloToken } from "@/lib/tokens/kilo-token";
+import { freeLoopbackPort } from "@/shared/free-port";
 
 const TARGET_RATIO = 0.9;
 
@@ -108,17 +108,6 @@ async function microBenchmarks(options: Options): Promise<void> {
   for (const [name, ops, ratio] of rows) console.log(`  ${name.padEnd(30)} ${format(ops).padStart(10)}  ${ratio.toFixed(2)}×`);
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 async function waitForServer(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -176,7 +165,7 @@ async function serverBenchmark(options: Options): Promise<number | undefined> {
   const pgliteDir = path.join(workDir, "pglite");
   const secret = randomBytes(32).toString("hex");
   const token = await seed(pgliteDir, secret);
-  const port = await freePort();
+  const port = await freeLoopbackPort();
   const base = `http://127.0.0.1:${port}`;
   const env: NodeJS.ProcessEnv = {
     ...process.env,

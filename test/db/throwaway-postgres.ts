@@ -5,9 +5,9 @@
  */
 import { execFile, execFileSync } from "node:child_process";
 import { chownSync, existsSync, mkdtempSync, rmSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { freeLoopbackPort } from "@/shared/free-port";
 
 const CANDIDATE_BIN_DIRS = [process.env.FLEETDECK_PG_BIN, "/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin"];
 
@@ -50,7 +50,7 @@ export async function startThrowawayPostgres(options: { maxConnections?: number 
   const dir = mkdtempSync(path.join(tmpdir(), "fleetdeck-pg-"));
   if (asRoot) chownSync(dir, uidOf("postgres"), gidOf("postgres"));
   const data = path.join(dir, "data");
-  const port = await freePort();
+  const port = await freeLoopbackPort();
   await run("initdb", ["-D", data, "--auth=trust", "-U", "postgres", "--no-sync"]);
   const settings = `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off -c max_connections=${options.maxConnections ?? 100}`;
   const start = () => run("pg_ctl", ["-D", data, "-w", "-t", "30", "-l", path.join(dir, "server.log"), "-o", settings, "start"]);
@@ -79,13 +79,3 @@ function gidOf(user: string): number {
   return Number(execFileSync("id", ["-g", user], { encoding: "utf8" }).trim());
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      probe.close(() => (address && typeof address === "object" ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
-}

@@ -18,7 +18,6 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { sql } from "drizzle-orm";
@@ -29,6 +28,7 @@ import { users, type UserRow } from "@/db/schema";
 import { hashPassword } from "@/lib/auth/password";
 import { decryptApiKey } from "@/lib/keys/encryption";
 import { startMachineService, type MachineService } from "@/lib/machines/local/service";
+import { freeLoopbackPort } from "@/shared/free-port";
 
 const ROOT = process.cwd();
 const NEXT_BIN = path.join(ROOT, "node_modules", ".bin", "next");
@@ -149,7 +149,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   const primary = options.replicaOf ? internals.get(options.replicaOf) : undefined;
   if (options.replicaOf && !primary?.postgres) throw new Error("startApiServer: replicas need TEST_DATABASE_URL (PGlite has one process per directory)");
   const secrets = primary?.secrets ?? generateSecrets();
-  const port = await freePort();
+  const port = await freeLoopbackPort();
   const baseUrl = `http://127.0.0.1:${port}`;
 
   let postgres: TestDatabase | undefined;
@@ -393,17 +393,6 @@ export async function findKeyMaterial(server: ApiServer): Promise<string[]> {
 
 // ---------------------------------------------------------------------------------------------
 // Process plumbing
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      probe.close(() => (address && typeof address === "object" ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
-}
 
 async function waitUntilReady(baseUrl: string, alive: () => boolean, output: () => string): Promise<void> {
   const deadline = Date.now() + 60_000;

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import net from "node:net";
+import { freeLoopbackPort } from "@/shared/free-port";
 import readline from "node:readline";
 import { notify, setState, type LocalMachine } from "./machine-state";
 
@@ -9,18 +9,6 @@ import { notify, setState, type LocalMachine } from "./machine-state";
 // secrets, Fly token) must never reach an instance.
 const INHERITED_ENV = ["PATH", "SYSTEMROOT", "TZ", "LANG", "TMPDIR"] as const;
 const RECENT_OUTPUT_LINES = 20;
-
-export function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (address && typeof address === "object" ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
-}
 
 /** The supervisor's child processes: which are alive, whose exit was asked for, and when each one ends. */
 export interface ProcessTracker {

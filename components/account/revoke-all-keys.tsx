@@ -9,12 +9,9 @@ import { revokeAllApiKeysAction, type RevokeAllKeysResult } from "@/lib/actions/
 import { ConfirmDialog } from "@/components/ui/alert-dialog";
 import { Button } from "@/components/ui/button";
 import { Callout } from "@/components/ui/callout";
+import { plural } from "@/components/shared/format";
 import { ServerError, useRekeyProgress } from "@/lib/hooks/use-instances";
 import { accountKeys, instanceKeys } from "@/lib/query-keys";
-
-function plural(count: number, one: string, many: string) {
-  return `${count} ${count === 1 ? one : many}`;
-}
 
 /** "Revoke all API keys" (a pepper rotation), confirmed first, saying what it does to running instances. */
 export function RevokeAllKeys({ instancesWithKeys }: { instancesWithKeys: number }) {

@@ -4,7 +4,7 @@ import { Loader2, Play, RotateCw, Square } from "lucide-react";
 import { useState, type ReactNode } from "react";
 import { toast } from "sonner";
 import { operationNoun } from "@/components/instances/operation-progress";
-import { formatExact } from "@/components/instances/time";
+import { formatExact } from "@/components/shared/time";
 import { ConfirmDialog } from "@/components/ui/alert-dialog";
 import { Button, type ButtonProps } from "@/components/ui/button";
 import { useAdminOperation, type AdminOperationSuccess, type AdminOperationVariables } from "@/lib/hooks/use-admin";

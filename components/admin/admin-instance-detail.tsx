@@ -6,7 +6,7 @@ import Link from "next/link";
 import { KeyHealthBadge, StatusBadge } from "@/components/instances/badges";
 import { OperationProgress } from "@/components/instances/operation-progress";
 import { GatewayCard, KeyId, MachineCard, Row, When } from "@/components/instances/detail-parts";
-import { ClockProvider, RelativeTime } from "@/components/instances/time";
+import { ClockProvider, RelativeTime } from "@/components/shared/time";
 import { Callout } from "@/components/ui/callout";
 import { Card, CardBody, CardHeader } from "@/components/ui/card";
 import { fleetHref } from "@/lib/admin/fleet-url";

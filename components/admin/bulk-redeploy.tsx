@@ -10,7 +10,7 @@ import { Dialog, DialogContent, DialogDescription, DialogFooter, DialogTitle } f
 import type { FleetQuery } from "@/lib/admin/schemas";
 import { useCreateFleetJob } from "@/lib/hooks/use-fleet-jobs";
 import type { FleetJobSelection } from "@/lib/fleet-jobs/schemas";
-import { formatCount, plural } from "./labels";
+import { formatCount, plural } from "@/components/shared/format";
 import type { BulkTargetsResult } from "@/lib/actions/admin";
 
 export type BulkTarget = BulkTargetsResult["targets"][number];

@@ -3,7 +3,7 @@
 import { ArrowDown, ArrowUp, ArrowUpDown } from "lucide-react";
 import Link from "next/link";
 import { KeyHealthBadge, StatusBadge } from "@/components/instances/badges";
-import { RelativeTime, useFormatExact, useNow } from "@/components/instances/time";
+import { RelativeTime, useFormatExact, useNow } from "@/components/shared/time";
 import { Checkbox } from "@/components/ui/checkbox";
 import type { FleetQuery, FleetSort } from "@/lib/admin/schemas";
 import { cn } from "@/lib/utils";

@@ -8,7 +8,7 @@ import { useState, useTransition, type MouseEvent, type ReactNode } from "react"
 import { toast } from "sonner";
 import { listBulkRedeployTargetsAction } from "@/lib/actions/admin";
 import { statusLabel } from "@/components/instances/badges";
-import { ClockProvider } from "@/components/instances/time";
+import { ClockProvider } from "@/components/shared/time";
 import { Button } from "@/components/ui/button";
 import { Callout } from "@/components/ui/callout";
 import { fleetHref, hasFilters, withoutCursor } from "@/lib/admin/fleet-url";
@@ -20,7 +20,8 @@ import { BulkRedeployDialog, useBulkRedeploy, type BulkRun } from "./bulk-redepl
 import { ActiveFleetJobsBanner } from "./fleet-jobs";
 import { FleetFilters } from "./fleet-filters";
 import { FleetTable, isRedeployable } from "./fleet-table";
-import { formatCount, healthLook, plural, sortLook } from "./labels";
+import { formatCount, plural } from "@/components/shared/format";
+import { healthLook, sortLook } from "./labels";
 import type { BulkTargetsResult } from "@/lib/actions/admin";
 import type { FleetOverview } from "@/lib/admin/fleet";
 import type { FleetViewData } from "@/lib/admin/read";

@@ -9,10 +9,10 @@ import { ConfirmDialog } from "@/components/ui/alert-dialog";
 import { Button } from "@/components/ui/button";
 import { ServerError } from "@/lib/hooks/use-instances";
 import { adminKeys } from "@/lib/query-keys";
-import { formatCount } from "./labels";
+import { plural } from "@/components/shared/format";
 
 function instancesPhrase(count: number): string {
-  return `${formatCount(count)} running instance${count === 1 ? "" : "s"}`;
+  return plural(count, "running instance", "running instances");
 }
 
 /**

@@ -7,7 +7,7 @@ import { instanceLinkId } from "./create-instance-dialog";
 import { InstanceControls } from "./instance-controls";
 import { KeyNotices } from "./key-notices";
 import { OperationProgress } from "./operation-progress";
-import { RelativeAndExactTime, RelativeTime, useNow } from "./time";
+import { RelativeAndExactTime, RelativeTime, useNow } from "@/components/shared/time";
 import type { InstanceDto } from "@/lib/instances/dto";
 
 /** One instance on the dashboard: what it is doing, how its key is, and what to do next. */

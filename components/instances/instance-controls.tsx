@@ -8,7 +8,7 @@ import { Button, type ButtonProps } from "@/components/ui/button";
 import { isChanging, useInstanceOperation, usePendingOperation, type OperationVariables, type ServerError } from "@/lib/hooks/use-instances";
 import { cn } from "@/lib/utils";
 import { operationNoun } from "./operation-progress";
-import { formatExact } from "./time";
+import { formatExact } from "@/components/shared/time";
 import type { InstanceDto, InstanceOperation } from "@/lib/instances/dto";
 
 function keyExpiry(instance: InstanceDto): string | null {

@@ -11,7 +11,7 @@ import { InstanceControls } from "./instance-controls";
 import { GatewayCard, KeyId, MachineCard, Row, When } from "./detail-parts";
 import { KeyNotices } from "./key-notices";
 import { OperationProgress } from "./operation-progress";
-import { ClockProvider } from "./time";
+import { ClockProvider } from "@/components/shared/time";
 import type { InstanceDetailData } from "@/lib/instances/read";
 import type { InstanceDto } from "@/lib/instances/dto";
 

@@ -2,7 +2,7 @@
 
 import { Callout } from "@/components/ui/callout";
 import { RedeployButton, useBusyReason } from "./instance-controls";
-import { RelativeTime, useFormatExact } from "./time";
+import { RelativeTime, useFormatExact } from "@/components/shared/time";
 import type { InstanceDto } from "@/lib/instances/dto";
 
 /**

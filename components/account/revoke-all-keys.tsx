@@ -10,7 +10,8 @@ import { ConfirmDialog } from "@/components/ui/alert-dialog";
 import { Button } from "@/components/ui/button";
 import { Callout } from "@/components/ui/callout";
 import { plural } from "@/components/shared/format";
-import { ServerError, useRekeyProgress } from "@/lib/hooks/use-instances";
+import { callAction, type ServerError } from "@/lib/client/transport";
+import { useRekeyProgress } from "@/lib/hooks/use-instances";
 import { accountKeys, instanceKeys } from "@/lib/query-keys";
 
 /** "Revoke all API keys" (a pepper rotation), confirmed first, saying what it does to running instances. */
@@ -19,11 +20,7 @@ export function RevokeAllKeys({ instancesWithKeys }: { instancesWithKeys: number
   const [open, setOpen] = useState(false);
   const revoke = useMutation<RevokeAllKeysResult, ServerError>({
     mutationKey: accountKeys.revokeKeys(),
-    mutationFn: async () => {
-      const result = await revokeAllApiKeysAction();
-      if (!result.ok) throw new ServerError(result.error.code, result.error.message);
-      return result.data;
-    },
+    mutationFn: () => callAction(revokeAllApiKeysAction),
     onSuccess: (result) =>
       toast.success(`Revoked ${plural(result.revokedKeyCount, "API key", "API keys")}`, {
         description:

@@ -6,16 +6,18 @@ import { useState } from "react";
 import { toast } from "sonner";
 import { signOutEverywhereAction } from "@/lib/actions/account";
 import { Button } from "@/components/ui/button";
+import { callAction, isServerError } from "@/lib/client/transport";
 
 /** "Sign out everywhere": ends every session of this account (other browsers too), then this one. */
 export function SignOutEverywhere() {
   const [pending, setPending] = useState(false);
   const run = async () => {
     setPending(true);
-    const result = await signOutEverywhereAction();
-    if (!result.ok) {
+    try {
+      await callAction(signOutEverywhereAction);
+    } catch (error) {
       setPending(false);
-      toast.error("Could not sign out everywhere", { description: result.error.message });
+      toast.error("Could not sign out everywhere", { description: isServerError(error) ? error.message : undefined });
       return;
     }
     await signOut({ callbackUrl: "/sign-in" });

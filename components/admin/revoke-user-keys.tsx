@@ -7,7 +7,7 @@ import { toast } from "sonner";
 import { revokeUserKeysAsAdminAction, type RevokeUserKeysResult } from "@/lib/actions/admin";
 import { ConfirmDialog } from "@/components/ui/alert-dialog";
 import { Button } from "@/components/ui/button";
-import { ServerError } from "@/lib/hooks/use-instances";
+import { callAction, type ServerError } from "@/lib/client/transport";
 import { adminKeys } from "@/lib/query-keys";
 import { plural } from "@/components/shared/format";
 
@@ -24,11 +24,7 @@ export function RevokeUserKeys({ owner, runningInstances }: { owner: { id: strin
   const [open, setOpen] = useState(false);
   const revoke = useMutation<RevokeUserKeysResult, ServerError>({
     mutationKey: adminKeys.revokeUserKeys(owner.id),
-    mutationFn: async () => {
-      const result = await revokeUserKeysAsAdminAction(owner.id);
-      if (!result.ok) throw new ServerError(result.error.code, result.error.message);
-      return result.data;
-    },
+    mutationFn: () => callAction(() => revokeUserKeysAsAdminAction(owner.id)),
     onSuccess: (result) =>
       toast.success(`Revoked every API key of ${owner.email}`, {
         description:

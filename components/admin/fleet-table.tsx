@@ -43,7 +43,7 @@ function KeyExpiry({ instance }: { instance: FleetInstanceDto }) {
   const now = useNow();
   const exact = useFormatExact();
   const { config } = instance;
-  const expiresAt = config.deployedKeyExpiresAt ?? config.keyExpiresAt;
+  const expiresAt = config.activeKeyExpiresAt;
   if (!expiresAt) return <span className="text-slate-500">—</span>;
   return (
     <span className="block" data-testid="fleet-key-expiry">

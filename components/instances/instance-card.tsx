@@ -14,7 +14,7 @@ import type { InstanceDto } from "@/lib/instances/dto";
 export function InstanceCard({ instance, operationsDisabled }: { instance: InstanceDto; operationsDisabled: string | null }) {
   const headingId = `instance-${instance.id}-name`;
   const { config } = instance;
-  const expiresAt = config.deployedKeyExpiresAt ?? config.keyExpiresAt;
+  const expiresAt = config.activeKeyExpiresAt;
   return (
     <article aria-labelledby={headingId} className="rounded-lg border border-slate-200 bg-white shadow-sm" data-instance-id={instance.id}>
       <div className="flex flex-col gap-3 px-4 pt-4 sm:flex-row sm:items-start sm:justify-between sm:px-5">

@@ -1,26 +1,21 @@
 "use client";
 
-import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { ArrowRight, Loader2, ShieldOff } from "lucide-react";
 import Link from "next/link";
 import { useState } from "react";
 import { toast } from "sonner";
-import { revokeAllApiKeysAction, type RevokeAllKeysResult } from "@/lib/actions/account";
+import type { RevokeAllKeysResult } from "@/lib/actions/account";
 import { ConfirmDialog } from "@/components/ui/alert-dialog";
 import { Button } from "@/components/ui/button";
 import { Callout } from "@/components/ui/callout";
 import { plural } from "@/components/shared/format";
-import { callAction, type ServerError } from "@/lib/client/transport";
+import { useRevokeAllKeys } from "@/lib/hooks/use-account";
 import { useRekeyProgress } from "@/lib/hooks/use-instances";
-import { accountKeys, instanceKeys } from "@/lib/query-keys";
 
 /** "Revoke all API keys" (a pepper rotation), confirmed first, saying what it does to running instances. */
 export function RevokeAllKeys({ instancesWithKeys }: { instancesWithKeys: number }) {
-  const queryClient = useQueryClient();
   const [open, setOpen] = useState(false);
-  const revoke = useMutation<RevokeAllKeysResult, ServerError>({
-    mutationKey: accountKeys.revokeKeys(),
-    mutationFn: () => callAction(revokeAllApiKeysAction),
+  const revoke = useRevokeAllKeys({
     onSuccess: (result) =>
       toast.success(`Revoked ${plural(result.revokedKeyCount, "API key", "API keys")}`, {
         description:
@@ -29,7 +24,6 @@ export function RevokeAllKeys({ instancesWithKeys }: { instancesWithKeys: number
             : "Stopped instances get a fresh key when they next start.",
       }),
     onError: (error) => toast.error("Could not revoke your API keys", { description: error.message }),
-    onSettled: () => queryClient.invalidateQueries({ queryKey: instanceKeys.all }),
   });
 
   return (

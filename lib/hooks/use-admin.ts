@@ -1,7 +1,13 @@
 "use client";
 
 import { useIsMutating, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { redeployInstanceAsAdminAction, startInstanceAsAdminAction, stopInstanceAsAdminAction } from "@/lib/actions/admin";
+import {
+  redeployInstanceAsAdminAction,
+  revokeUserKeysAsAdminAction,
+  startInstanceAsAdminAction,
+  stopInstanceAsAdminAction,
+  type RevokeUserKeysResult,
+} from "@/lib/actions/admin";
 import type { AdminInstanceDetailData } from "@/lib/admin/read";
 import type { InstanceOperation } from "@/lib/instances/dto";
 import type { FleetInstanceDto } from "@/lib/admin/fleet";
@@ -63,5 +69,20 @@ export function useAdminOperation(callbacks: {
     },
     onError: (error, variables) => callbacks.onError?.(error, variables),
     onSettled: (_data, _error, variables) => queryClient.invalidateQueries({ queryKey: adminKeys.instance(variables.instance.id) }),
+  });
+}
+
+/** Revokes every API key of one user (a pepper rotation) as the admin; refreshes every admin view afterwards. */
+export function useRevokeUserKeys(
+  userId: string,
+  callbacks: { onSuccess?: (result: RevokeUserKeysResult) => void; onError?: (error: ServerError) => void } = {},
+) {
+  const queryClient = useQueryClient();
+  return useMutation<RevokeUserKeysResult, ServerError>({
+    mutationKey: adminKeys.revokeUserKeys(userId),
+    mutationFn: () => callAction(() => revokeUserKeysAsAdminAction(userId)),
+    onSuccess: (result) => callbacks.onSuccess?.(result),
+    onError: (error) => callbacks.onError?.(error),
+    onSettled: () => queryClient.invalidateQueries({ queryKey: adminKeys.all }),
   });
 }

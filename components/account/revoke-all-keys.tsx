@@ -1,32 +1,21 @@
 "use client";
 
-import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { ArrowRight, Loader2, ShieldOff } from "lucide-react";
 import Link from "next/link";
 import { useState } from "react";
 import { toast } from "sonner";
-import { revokeAllApiKeysAction, type RevokeAllKeysResult } from "@/lib/actions/account";
+import type { RevokeAllKeysResult } from "@/lib/actions/account";
 import { ConfirmDialog } from "@/components/ui/alert-dialog";
 import { Button } from "@/components/ui/button";
 import { Callout } from "@/components/ui/callout";
-import { ServerError, useRekeyProgress } from "@/lib/hooks/use-instances";
-import { accountKeys, instanceKeys } from "@/lib/query-keys";
-
-function plural(count: number, one: string, many: string) {
-  return `${count} ${count === 1 ? one : many}`;
-}
+import { plural } from "@/components/shared/format";
+import { useRevokeAllKeys } from "@/lib/hooks/use-account";
+import { useRekeyProgress } from "@/lib/hooks/use-instances";
 
 /** "Revoke all API keys" (a pepper rotation), confirmed first, saying what it does to running instances. */
 export function RevokeAllKeys({ instancesWithKeys }: { instancesWithKeys: number }) {
-  const queryClient = useQueryClient();
   const [open, setOpen] = useState(false);
-  const revoke = useMutation<RevokeAllKeysResult, ServerError>({
-    mutationKey: accountKeys.revokeKeys(),
-    mutationFn: async () => {
-      const result = await revokeAllApiKeysAction();
-      if (!result.ok) throw new ServerError(result.error.code, result.error.message);
-      return result.data;
-    },
+  const revoke = useRevokeAllKeys({
     onSuccess: (result) =>
       toast.success(`Revoked ${plural(result.revokedKeyCount, "API key", "API keys")}`, {
         description:
@@ -35,7 +24,6 @@ export function RevokeAllKeys({ instancesWithKeys }: { instancesWithKeys: number
             : "Stopped instances get a fresh key when they next start.",
       }),
     onError: (error) => toast.error("Could not revoke your API keys", { description: error.message }),
-    onSettled: () => queryClient.invalidateQueries({ queryKey: instanceKeys.all }),
   });
 
   return (

@@ -1,25 +1,17 @@
 "use client";
 
 import { LogOut, Loader2 } from "lucide-react";
-import { signOut } from "next-auth/react";
-import { useState } from "react";
 import { toast } from "sonner";
-import { signOutEverywhereAction } from "@/lib/actions/account";
 import { Button } from "@/components/ui/button";
+import { useSignOutEverywhere } from "@/lib/hooks/use-account";
 
 /** "Sign out everywhere": ends every session of this account (other browsers too), then this one. */
 export function SignOutEverywhere() {
-  const [pending, setPending] = useState(false);
-  const run = async () => {
-    setPending(true);
-    const result = await signOutEverywhereAction();
-    if (!result.ok) {
-      setPending(false);
-      toast.error("Could not sign out everywhere", { description: result.error.message });
-      return;
-    }
-    await signOut({ callbackUrl: "/sign-in" });
-  };
+  const signOutEverywhere = useSignOutEverywhere({
+    onError: (error) => toast.error("Could not sign out everywhere", { description: error.message }),
+  });
+  const pending = signOutEverywhere.isPending;
+  const run = () => !pending && signOutEverywhere.mutate();
   return (
     <div className="space-y-4">
       <p className="text-sm text-slate-600">

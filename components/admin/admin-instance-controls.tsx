@@ -4,17 +4,20 @@ import { Loader2, Play, RotateCw, Square } from "lucide-react";
 import { useState, type ReactNode } from "react";
 import { toast } from "sonner";
 import { operationNoun } from "@/components/instances/operation-progress";
-import { formatExact } from "@/components/instances/time";
+import { formatExact } from "@/components/shared/time";
 import { ConfirmDialog } from "@/components/ui/alert-dialog";
 import { Button, type ButtonProps } from "@/components/ui/button";
 import { useAdminOperation, type AdminOperationSuccess, type AdminOperationVariables } from "@/lib/hooks/use-admin";
-import { isChanging, usePendingOperation, type ServerError } from "@/lib/hooks/use-instances";
+import { useBusyReason } from "@/components/instances/instance-controls";
+import type { ServerError } from "@/lib/client/transport";
+import { usePendingOperation } from "@/lib/hooks/use-instances";
+import { canStart, canStop, isGone } from "@/lib/instances/availability";
 import type { InstanceOperation } from "@/lib/instances/dto";
 import type { FleetInstanceDto } from "@/lib/admin/fleet";
 
 function successToast({ instance }: AdminOperationSuccess, { operation }: AdminOperationVariables) {
   const name = `“${instance.name}”`;
-  const expiresAt = instance.config.deployedKeyExpiresAt ?? instance.config.keyExpiresAt;
+  const expiresAt = instance.config.activeKeyExpiresAt;
   const until = expiresAt ? `, valid until ${formatExact(expiresAt)}` : "";
   if (operation === "stop") return toast.success(`${name} stopped`, { description: `Owner: ${instance.owner.email}. Recorded as you in its activity.` });
   if (instance.config.keySource === "fallback") {
@@ -28,9 +31,6 @@ function successToast({ instance }: AdminOperationSuccess, { operation }: AdminO
 function errorToast(error: ServerError, { instance, operation }: AdminOperationVariables) {
   toast.error(`${operationNoun(operation)} of “${instance.name}” failed`, { description: error.message, duration: 12_000 });
 }
-
-const startable = new Set<FleetInstanceDto["status"]>(["provisioned", "stopped", "failed"]);
-const stoppable = new Set<FleetInstanceDto["status"]>(["running", "starting", "restarting"]);
 
 const confirmations: Record<InstanceOperation, { title: (name: string) => string; body: (owner: string) => ReactNode; confirm: string; variant: ButtonProps["variant"] }> = {
   start: {
@@ -87,23 +87,14 @@ const labels: Record<InstanceOperation, string> = { start: "Start", stop: "Stop"
  */
 export function AdminInstanceControls({ instance, operationsDisabled }: { instance: FleetInstanceDto; operationsDisabled: string | null }) {
   const pending = usePendingOperation(instance.id);
+  const busyReason = useBusyReason(instance, operationsDisabled);
   const operation = useAdminOperation({ onSuccess: successToast, onError: errorToast });
   const [open, setOpen] = useState<InstanceOperation | null>(null);
-  if (instance.status === "destroyed" || instance.status === "destroying") return null;
-
-  const busyReason = operationsDisabled
-    ? operationsDisabled
-    : pending
-      ? `Waiting for the ${operationNoun(pending).toLowerCase()} to finish.`
-      : instance.operation
-        ? `A ${operationNoun(instance.operation.name).toLowerCase()} is running on this instance.`
-        : isChanging(instance)
-          ? "The machine is changing state."
-          : undefined;
+  if (isGone(instance.status)) return null;
 
   const available: InstanceOperation[] = [
-    ...(startable.has(instance.status) ? (["start"] as const) : []),
-    ...(stoppable.has(instance.status) ? (["stop"] as const) : []),
+    ...(canStart(instance.status) ? (["start"] as const) : []),
+    ...(canStop(instance.status) ? (["stop"] as const) : []),
     "redeploy",
   ];
   return (

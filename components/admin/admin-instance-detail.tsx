@@ -6,12 +6,12 @@ import Link from "next/link";
 import { KeyHealthBadge, StatusBadge } from "@/components/instances/badges";
 import { OperationProgress } from "@/components/instances/operation-progress";
 import { GatewayCard, KeyId, MachineCard, Row, When } from "@/components/instances/detail-parts";
-import { ClockProvider, RelativeTime } from "@/components/instances/time";
+import { ClockProvider, RelativeTime } from "@/components/shared/time";
 import { Callout } from "@/components/ui/callout";
 import { Card, CardBody, CardHeader } from "@/components/ui/card";
 import { fleetHref } from "@/lib/admin/fleet-url";
 import { useAdminInstanceDetail } from "@/lib/hooks/use-admin";
-import { ServerError } from "@/lib/hooks/use-instances";
+import { isNotFound } from "@/lib/client/transport";
 import { AdminInstanceControls } from "./admin-instance-controls";
 import { AdminTimeline } from "./admin-timeline";
 import { healthLook } from "./labels";
@@ -22,7 +22,7 @@ import type { FleetInstanceDto } from "@/lib/admin/fleet";
 export function AdminInstanceDetail({ initialData, backHref }: { initialData: AdminInstanceDetailData; backHref: string }) {
   const { data, error, isRefetchError } = useAdminInstanceDetail(initialData);
   const { instance, operationsDisabled } = data;
-  const gone = error instanceof ServerError && error.code === "not_found";
+  const gone = isNotFound(error);
   const destroyed = instance.status === "destroyed";
 
   return (

@@ -5,7 +5,7 @@ import { useState } from "react";
 import { describeEvent, EventMeta } from "@/components/instances/event-list";
 import { Button } from "@/components/ui/button";
 import { fetchOlderEvents } from "@/lib/hooks/use-admin";
-import { ServerError } from "@/lib/hooks/use-instances";
+import { isServerError } from "@/lib/client/transport";
 import type { FleetInstanceDto } from "@/lib/admin/fleet";
 import type { TimelineEventDto } from "@/lib/admin/instance-detail";
 
@@ -79,7 +79,7 @@ export function AdminTimeline({
       const page = await fetchOlderEvents(instanceId, history.olderBefore);
       setHistory((current) => ({ events: mergeEvents(current.events, page.events), olderBefore: page.olderBefore }));
     } catch (caught) {
-      setError(caught instanceof ServerError ? caught.message : "Could not load older events.");
+      setError(isServerError(caught) ? caught.message : "Could not load older events.");
     } finally {
       setLoading(false);
     }

@@ -2,8 +2,9 @@
 
 import { Bar, BarChart, CartesianGrid, Cell, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 import { Skeleton } from "@/components/ui/skeleton";
-import { useFormatExact, useHydrated } from "@/components/instances/time";
-import { formatCount, healthLook } from "./labels";
+import { useFormatExact, useHydrated } from "@/components/shared/time";
+import { formatCount } from "@/components/shared/format";
+import { healthLook } from "./labels";
 
 const DAY_MS = 24 * 3600 * 1000;
 

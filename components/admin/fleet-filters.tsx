@@ -1,20 +1,12 @@
 "use client";
 
-import { ArrowDownWideNarrow, ArrowUpNarrowWide, ChevronDown, Search, X } from "lucide-react";
+import { ArrowDownWideNarrow, ArrowUpNarrowWide, Search, X } from "lucide-react";
 import { useId, useRef, useState, type FormEvent } from "react";
 import { statusLabel } from "@/components/instances/badges";
 import { Button } from "@/components/ui/button";
-import {
-  DropdownMenu,
-  DropdownMenuCheckboxItem,
-  DropdownMenuContent,
-  DropdownMenuItem,
-  DropdownMenuLabel,
-  DropdownMenuSeparator,
-  DropdownMenuTrigger,
-} from "@/components/ui/dropdown-menu";
 import { Input } from "@/components/ui/input";
 import { Label } from "@/components/ui/label";
+import { MultiSelect } from "@/components/ui/multi-select";
 import { Select, SelectContent, SelectItem, SelectTrigger, SelectValue } from "@/components/ui/select";
 import { hasFilters } from "@/lib/admin/fleet-url";
 import { fleetSortValues, instanceStatusValues, OWNER_SEARCH_MAX_LENGTH, type FleetQuery, type FleetSort } from "@/lib/admin/schemas";
@@ -157,64 +149,6 @@ export function FleetFilters({ query, navigate }: { query: FleetQuery; navigate:
           </Button>
         ) : null}
       </div>
-    </div>
-  );
-}
-
-function MultiSelect<T extends string>({
-  label,
-  summary,
-  count,
-  options,
-  selected,
-  onToggle,
-  onClear,
-}: {
-  label: string;
-  summary: string;
-  count: number;
-  options: { value: T; label: string; hint?: string; color?: string }[];
-  selected: readonly T[];
-  onToggle: (value: T) => void;
-  onClear: () => void;
-}) {
-  const labelId = useId();
-  return (
-    <div className="space-y-1">
-      <span id={labelId} className="block text-sm font-medium text-slate-800">
-        {label}
-      </span>
-      {/* Not modal: the page behind stays readable to screen readers (a modal menu hides it with
-          aria-hidden while leaving it focusable); focus still stays in the open menu. */}
-      <DropdownMenu modal={false}>
-        <DropdownMenuTrigger asChild>
-          <Button variant="secondary" className="w-48 justify-between font-normal" aria-labelledby={`${labelId} ${labelId}-value`}>
-            <span id={`${labelId}-value`} className="truncate">
-              {summary}
-            </span>
-            <span className="flex items-center gap-1">
-              {count ? <span className="rounded-full bg-brand-600 px-1.5 text-xs text-white">{count}</span> : null}
-              <ChevronDown aria-hidden className="text-slate-500" />
-            </span>
-          </Button>
-        </DropdownMenuTrigger>
-        <DropdownMenuContent align="start" aria-labelledby={labelId}>
-          <DropdownMenuLabel>Show only</DropdownMenuLabel>
-          {options.map((option) => (
-            <DropdownMenuCheckboxItem key={option.value} checked={selected.includes(option.value)} onCheckedChange={() => onToggle(option.value)}>
-              {option.color ? <span aria-hidden className="size-2.5 shrink-0 rounded-sm" style={{ backgroundColor: option.color }} /> : null}
-              <span>{option.label}</span>
-              {option.hint ? <span className="ml-auto pl-3 text-xs text-slate-600">{option.hint}</span> : null}
-            </DropdownMenuCheckboxItem>
-          ))}
-          {count ? (
-            <>
-              <DropdownMenuSeparator />
-              <DropdownMenuItem onSelect={onClear}>Show all</DropdownMenuItem>
-            </>
-          ) : null}
-        </DropdownMenuContent>
-      </DropdownMenu>
     </div>
   );
 }

@@ -4,7 +4,7 @@ import { CircleCheck, CircleMinus, CircleX, Clock, Loader2, Pause, Play, Square 
 import Link from "next/link";
 import { useState } from "react";
 import { toast } from "sonner";
-import { useFormatExact } from "@/components/instances/time";
+import { useFormatExact } from "@/components/shared/time";
 import { ConfirmDialog } from "@/components/ui/alert-dialog";
 import { Badge, type BadgeTone } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
@@ -13,7 +13,7 @@ import { Progress } from "@/components/ui/progress";
 import { useActiveFleetJobs, useFleetJob, useFleetJobs, useFleetJobTransition, type FleetJobTransition } from "@/lib/hooks/use-fleet-jobs";
 import type { FleetJobDto, FleetJobItemDto, FleetJobPage, FleetJobWithItems } from "@/lib/fleet-jobs/jobs";
 import { JOB_PAGE_ITEMS } from "@/lib/fleet-jobs/schemas";
-import { formatCount, plural } from "./labels";
+import { formatCount, plural } from "@/components/shared/format";
 
 const kindLabel: Record<FleetJobDto["kind"], string> = { redeploy: "Redeploy", start: "Start", stop: "Stop", revoke_keys: "Revoke keys" };
 const stateLook: Record<FleetJobDto["state"], { label: string; tone: BadgeTone }> = {

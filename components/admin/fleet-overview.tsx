@@ -1,13 +1,14 @@
 import Link from "next/link";
 import { statusLabel } from "@/components/instances/badges";
-import { RelativeTime } from "@/components/instances/time";
+import { RelativeTime } from "@/components/shared/time";
 import { Card, CardBody, CardHeader } from "@/components/ui/card";
 import { fleetHref } from "@/lib/admin/fleet-url";
 import { keyHealthValues, type KeyHealth } from "@/lib/instances/schemas";
 import { cn } from "@/lib/utils";
 import { ExpiryChart } from "./expiry-chart";
 import { SigningRotation } from "./signing-rotation";
-import { formatCount, healthLook } from "./labels";
+import { formatCount } from "@/components/shared/format";
+import { healthLook } from "./labels";
 import type { FleetOverview as Overview } from "@/lib/admin/fleet";
 
 const UNUSABLE: KeyHealth[] = ["expired", "revoked", "unknown", "undeployed"];

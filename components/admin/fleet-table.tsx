@@ -3,7 +3,7 @@
 import { ArrowDown, ArrowUp, ArrowUpDown } from "lucide-react";
 import Link from "next/link";
 import { KeyHealthBadge, StatusBadge } from "@/components/instances/badges";
-import { RelativeTime, useFormatExact, useNow } from "@/components/instances/time";
+import { RelativeTime, useFormatExact, useNow } from "@/components/shared/time";
 import { Checkbox } from "@/components/ui/checkbox";
 import type { FleetQuery, FleetSort } from "@/lib/admin/schemas";
 import { cn } from "@/lib/utils";
@@ -43,7 +43,7 @@ function KeyExpiry({ instance }: { instance: FleetInstanceDto }) {
   const now = useNow();
   const exact = useFormatExact();
   const { config } = instance;
-  const expiresAt = config.deployedKeyExpiresAt ?? config.keyExpiresAt;
+  const expiresAt = config.activeKeyExpiresAt;
   if (!expiresAt) return <span className="text-slate-500">—</span>;
   return (
     <span className="block" data-testid="fleet-key-expiry">

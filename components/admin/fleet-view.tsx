@@ -1,65 +1,22 @@
 "use client";
 
-import { useMutation } from "@tanstack/react-query";
-import { ChevronLeft, ChevronRight, ChevronsLeft, Loader2, RefreshCw, RotateCw } from "lucide-react";
-import Link from "next/link";
+import { Loader2, RefreshCw, RotateCw } from "lucide-react";
 import { useRouter } from "next/navigation";
-import { useState, useTransition, type MouseEvent, type ReactNode } from "react";
-import { toast } from "sonner";
-import { listBulkRedeployTargetsAction } from "@/lib/actions/admin";
-import { statusLabel } from "@/components/instances/badges";
-import { ClockProvider } from "@/components/instances/time";
+import { useState, useTransition } from "react";
+import { formatCount, plural } from "@/components/shared/format";
+import { ClockProvider } from "@/components/shared/time";
 import { Button } from "@/components/ui/button";
 import { Callout } from "@/components/ui/callout";
 import { fleetHref, hasFilters, withoutCursor } from "@/lib/admin/fleet-url";
-import { BULK_REDEPLOY_MAX, instanceStatusValues, type FleetQuery, type FleetSort } from "@/lib/admin/schemas";
-import { ServerError } from "@/lib/hooks/use-instances";
-import { keyHealthValues } from "@/lib/instances/schemas";
-import { adminKeys } from "@/lib/query-keys";
-import { BulkRedeployDialog, useBulkRedeploy, type BulkRun } from "./bulk-redeploy";
+import type { FleetViewData } from "@/lib/admin/read";
+import type { FleetQuery, FleetSort } from "@/lib/admin/schemas";
+import { BulkRedeployDialog, useBulkRedeployWithToasts } from "./bulk-redeploy-dialog";
 import { ActiveFleetJobsBanner } from "./fleet-jobs";
 import { FleetFilters } from "./fleet-filters";
+import { FleetPager } from "./fleet-pager";
 import { FleetTable, isRedeployable } from "./fleet-table";
-import { formatCount, healthLook, plural, sortLook } from "./labels";
-import type { BulkTargetsResult } from "@/lib/actions/admin";
-import type { FleetOverview } from "@/lib/admin/fleet";
-import type { FleetViewData } from "@/lib/admin/read";
-
-/** How many instances the filters match, from the overview's status × health counts; null when an owner filter is set. */
-function matchingCount(query: FleetQuery, overview: FleetOverview): number | null {
-  if (query.owner || query.ownerSearch || query.status?.includes("destroyed")) return null;
-  const statuses = query.status ?? instanceStatusValues.filter((value) => value !== "destroyed");
-  const health = query.keyHealth ?? keyHealthValues;
-  let total = 0;
-  for (const status of statuses) for (const value of health) total += overview.statusHealth[status as keyof FleetOverview["statusHealth"]]?.[value] ?? 0;
-  return total;
-}
-
-function describeView(query: FleetQuery): string {
-  const parts: string[] = [];
-  if (query.keyHealth?.length) parts.push(`key health ${query.keyHealth.map((value) => healthLook[value].label).join(" or ")}`);
-  if (query.status?.length) parts.push(`status ${query.status.map(statusLabel).join(" or ")}`);
-  if (query.owner) parts.push(`owner ${query.owner}`);
-  if (query.ownerSearch) parts.push(`owner email starting with “${query.ownerSearch}”`);
-  const sort = sortLook[query.sort];
-  return `${parts.length ? `Instances with ${parts.join(", ")}` : "All live instances"}, sorted by ${sort.label.toLowerCase()} (${query.order === "asc" ? sort.asc : sort.desc}).`;
-}
-
-/** A link that navigates inside a transition (so the table shows it is loading) unless opened in a new tab. */
-function PageLink({ href, onNavigate, children, label }: { href: string; onNavigate: (href: string) => void; children: ReactNode; label: string }) {
-  const click = (event: MouseEvent<HTMLAnchorElement>) => {
-    if (event.metaKey || event.ctrlKey || event.shiftKey || event.altKey || event.button !== 0) return;
-    event.preventDefault();
-    onNavigate(href);
-  };
-  return (
-    <Button asChild variant="secondary" size="sm">
-      <Link href={href} prefetch={false} onClick={click} aria-label={label}>
-        {children}
-      </Link>
-    </Button>
-  );
-}
+import { describeView, matchingCount } from "./fleet-view-text";
+import { sortLook } from "./labels";
 
 /**
  * The fleet table with its filters, sort, keyset pages and bulk redeploy. The URL holds the whole
@@ -91,36 +48,12 @@ export function FleetView({ data }: { data: FleetViewData }) {
     setSelection({ href, ids: next });
   };
 
-  const bulk = useBulkRedeploy();
-  const [dialogOpen, setDialogOpen] = useState(false);
-  const openRun = (run: BulkRun) => {
-    bulk.prepare(run);
-    setDialogOpen(true);
-  };
-  const resolve = useMutation<BulkTargetsResult, ServerError, FleetQuery>({
-    mutationKey: adminKeys.bulkTargets(),
-    mutationFn: async (view) => {
-      const result = await listBulkRedeployTargetsAction({
-        keyHealth: view.keyHealth,
-        status: view.status,
-        owner: view.owner,
-        ownerSearch: view.ownerSearch,
-        sort: view.sort,
-        order: view.order,
-      });
-      if (!result.ok) throw new ServerError(result.error.code, result.error.message);
-      return result.data;
-    },
-    onSuccess: (result, view) => {
-      if (result.targets.length === 0) toast.info("Nothing to redeploy", { description: "No live instance matches this view." });
-      else openRun({ ...result, source: "filter", query: view });
-    },
-    onError: (error) => toast.error("Could not list the matching instances", { description: error.message }),
-  });
+  const bulk = useBulkRedeployWithToasts();
 
   const selectedTargets = page.instances.filter((instance) => selected.has(instance.id) && isRedeployable(instance));
   const matching = matchingCount(query, overview);
   const running = bulk.starting;
+  const resolving = bulk.resolving;
   const busy = pending;
   const sortBy = (sort: FleetSort) =>
     navigate({ ...query, sort, order: query.sort === sort ? (query.order === "asc" ? "desc" : "asc") : sortLook[sort].defaultOrder });
@@ -171,7 +104,7 @@ export function FleetView({ data }: { data: FleetViewData }) {
                   size="sm"
                   aria-disabled={running || undefined}
                   title={running ? "Starting the bulk redeploy…" : undefined}
-                  onClick={() => !running && openRun({ targets: selectedTargets.map((instance) => ({ id: instance.id, name: instance.name, ownerEmail: instance.owner.email })), truncated: false, cap: BULK_REDEPLOY_MAX, source: "selected" })}
+                  onClick={() => bulk.redeploySelected(selectedTargets)}
                 >
                   <RotateCw aria-hidden /> Redeploy selected
                 </Button>
@@ -180,11 +113,11 @@ export function FleetView({ data }: { data: FleetViewData }) {
             <Button
               size="sm"
               variant="secondary"
-              aria-disabled={running || resolve.isPending || page.instances.length === 0 || undefined}
+              aria-disabled={running || resolving || page.instances.length === 0 || undefined}
               title="Every live instance this view matches, as a job on the servers."
-              onClick={() => !running && !resolve.isPending && page.instances.length > 0 && resolve.mutate(query)}
+              onClick={() => page.instances.length > 0 && bulk.redeployMatching(query)}
             >
-              {resolve.isPending ? <Loader2 aria-hidden className="animate-spin" /> : <RotateCw aria-hidden />}
+              {resolving ? <Loader2 aria-hidden className="animate-spin" /> : <RotateCw aria-hidden />}
               Redeploy all matching…
             </Button>
           </div>
@@ -196,32 +129,9 @@ export function FleetView({ data }: { data: FleetViewData }) {
           <EmptyState data={data} onNavigate={navigate} />
         )}
 
-        {page.prevCursor || page.nextCursor ? (
-          <nav aria-label="Pages" className="flex flex-wrap items-center justify-between gap-2">
-            <div className="flex gap-2">
-              {query.cursor ? (
-                <PageLink href={fleetHref(withoutCursor(query))} onNavigate={navigate} label="First page">
-                  <ChevronsLeft aria-hidden /> First
-                </PageLink>
-              ) : null}
-              {page.prevCursor ? (
-                <PageLink href={fleetHref({ ...query, cursor: page.prevCursor })} onNavigate={navigate} label="Previous page">
-                  <ChevronLeft aria-hidden /> Previous
-                </PageLink>
-              ) : null}
-            </div>
-            <p className="text-xs text-slate-500">{plural(page.instances.length, "instance", "instances")} on this page</p>
-            {page.nextCursor ? (
-              <PageLink href={fleetHref({ ...query, cursor: page.nextCursor })} onNavigate={navigate} label="Next page">
-                Next <ChevronRight aria-hidden />
-              </PageLink>
-            ) : (
-              <span />
-            )}
-          </nav>
-        ) : null}
+        <FleetPager query={query} page={page} onNavigate={navigate} />
       </section>
-      <BulkRedeployDialog bulk={bulk} open={dialogOpen && bulk.run !== null} onOpenChange={setDialogOpen} />
+      <BulkRedeployDialog bulk={bulk} />
     </ClockProvider>
   );
 }

@@ -25,12 +25,3 @@ export const sortLook: Record<FleetSort, { label: string; asc: string; desc: str
   status: { label: "Status", asc: "A–Z by lifecycle", desc: "reverse", defaultOrder: "asc" },
   owner: { label: "Owner email", asc: "A–Z", desc: "Z–A", defaultOrder: "asc" },
 };
-
-const numberFormat = new Intl.NumberFormat("en-US");
-export function formatCount(value: number): string {
-  return numberFormat.format(value);
-}
-
-export function plural(count: number, one: string, many: string): string {
-  return `${formatCount(count)} ${count === 1 ? one : many}`;
-}

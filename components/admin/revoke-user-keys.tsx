@@ -1,18 +1,15 @@
 "use client";
 
-import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { Loader2, ShieldOff } from "lucide-react";
 import { useState } from "react";
 import { toast } from "sonner";
-import { revokeUserKeysAsAdminAction, type RevokeUserKeysResult } from "@/lib/actions/admin";
 import { ConfirmDialog } from "@/components/ui/alert-dialog";
 import { Button } from "@/components/ui/button";
-import { ServerError } from "@/lib/hooks/use-instances";
-import { adminKeys } from "@/lib/query-keys";
-import { formatCount } from "./labels";
+import { useRevokeUserKeys } from "@/lib/hooks/use-admin";
+import { plural } from "@/components/shared/format";
 
 function instancesPhrase(count: number): string {
-  return `${formatCount(count)} running instance${count === 1 ? "" : "s"}`;
+  return plural(count, "running instance", "running instances");
 }
 
 /**
@@ -20,22 +17,14 @@ function instancesPhrase(count: number): string {
  * first with how many running instances will be re-keyed live.
  */
 export function RevokeUserKeys({ owner, runningInstances }: { owner: { id: string; email: string }; runningInstances: number }) {
-  const queryClient = useQueryClient();
   const [open, setOpen] = useState(false);
-  const revoke = useMutation<RevokeUserKeysResult, ServerError>({
-    mutationKey: adminKeys.revokeUserKeys(owner.id),
-    mutationFn: async () => {
-      const result = await revokeUserKeysAsAdminAction(owner.id);
-      if (!result.ok) throw new ServerError(result.error.code, result.error.message);
-      return result.data;
-    },
+  const revoke = useRevokeUserKeys(owner.id, {
     onSuccess: (result) =>
       toast.success(`Revoked every API key of ${owner.email}`, {
         description:
           result.runningInstanceCount > 0 ? `Re-keying ${instancesPhrase(result.runningInstanceCount)} now, without a restart.` : "No instance is running, so nothing needs re-keying.",
       }),
     onError: (error) => toast.error(`Could not revoke the keys of ${owner.email}`, { description: error.message }),
-    onSettled: () => queryClient.invalidateQueries({ queryKey: adminKeys.all }),
   });
 
   return (

@@ -1,6 +1,6 @@
 import { Card, CardBody, CardHeader } from "@/components/ui/card";
 import { Progress } from "@/components/ui/progress";
-import { formatCount } from "./labels";
+import { formatCount } from "@/components/shared/format";
 import type { FleetOverview } from "@/lib/admin/fleet";
 
 /**

@@ -4,7 +4,7 @@ import { CircleAlert, CircleCheck, CircleHelp, CircleX, Loader2 } from "lucide-r
 import type { ReactNode } from "react";
 import { Card, CardBody, CardHeader } from "@/components/ui/card";
 import { statusLabel } from "./badges";
-import { RelativeAndExactTime, RelativeTime } from "./time";
+import { RelativeAndExactTime, RelativeTime } from "@/components/shared/time";
 import type { GatewayReport } from "@/lib/instances/read";
 import type { InstanceDto } from "@/lib/instances/dto";
 

@@ -1,7 +1,7 @@
 "use client";
 
 import { CircleCheck, CircleMinus, CircleX } from "lucide-react";
-import { RelativeTime, useFormatExact } from "./time";
+import { RelativeTime, useFormatExact } from "@/components/shared/time";
 import type { InstanceEventDto } from "@/lib/instances/dto";
 
 const actors: Record<InstanceEventDto["actorType"], string> = {

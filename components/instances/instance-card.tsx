@@ -7,14 +7,14 @@ import { instanceLinkId } from "./create-instance-dialog";
 import { InstanceControls } from "./instance-controls";
 import { KeyNotices } from "./key-notices";
 import { OperationProgress } from "./operation-progress";
-import { RelativeAndExactTime, RelativeTime, useNow } from "./time";
+import { RelativeAndExactTime, RelativeTime, useNow } from "@/components/shared/time";
 import type { InstanceDto } from "@/lib/instances/dto";
 
 /** One instance on the dashboard: what it is doing, how its key is, and what to do next. */
 export function InstanceCard({ instance, operationsDisabled }: { instance: InstanceDto; operationsDisabled: string | null }) {
   const headingId = `instance-${instance.id}-name`;
   const { config } = instance;
-  const expiresAt = config.deployedKeyExpiresAt ?? config.keyExpiresAt;
+  const expiresAt = config.activeKeyExpiresAt;
   return (
     <article aria-labelledby={headingId} className="rounded-lg border border-slate-200 bg-white shadow-sm" data-instance-id={instance.id}>
       <div className="flex flex-col gap-3 px-4 pt-4 sm:flex-row sm:items-start sm:justify-between sm:px-5">

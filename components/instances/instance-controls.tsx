@@ -5,14 +5,16 @@ import { useState, type ReactNode } from "react";
 import { toast } from "sonner";
 import { ConfirmDialog } from "@/components/ui/alert-dialog";
 import { Button, type ButtonProps } from "@/components/ui/button";
-import { isChanging, useInstanceOperation, usePendingOperation, type OperationVariables, type ServerError } from "@/lib/hooks/use-instances";
+import type { ServerError } from "@/lib/client/transport";
+import { useInstanceOperation, usePendingOperation, type OperationVariables } from "@/lib/hooks/use-instances";
+import { canStart, canStop, isChanging, isGone } from "@/lib/instances/availability";
 import { cn } from "@/lib/utils";
 import { operationNoun } from "./operation-progress";
-import { formatExact } from "./time";
+import { formatExact } from "@/components/shared/time";
 import type { InstanceDto, InstanceOperation } from "@/lib/instances/dto";
 
 function keyExpiry(instance: InstanceDto): string | null {
-  const expiresAt = instance.config.deployedKeyExpiresAt ?? instance.config.keyExpiresAt;
+  const expiresAt = instance.config.activeKeyExpiresAt;
   return expiresAt ? formatExact(expiresAt) : null;
 }
 
@@ -148,9 +150,6 @@ export function RedeployButton({
   );
 }
 
-const startable = new Set<InstanceDto["status"]>(["provisioned", "stopped", "failed"]);
-const stoppable = new Set<InstanceDto["status"]>(["running", "starting", "restarting"]);
-
 /** The instance's lifecycle buttons: Start or Stop, and Redeploy, with the one in flight spinning. */
 export function InstanceControls({
   instance,
@@ -164,10 +163,10 @@ export function InstanceControls({
   const busyReason = useBusyReason(instance, operationsDisabled);
   const pending = usePendingOperation(instance.id);
   const operation = useOperationWithToasts();
-  if (instance.status === "destroyed" || instance.status === "destroying") return null;
+  if (isGone(instance.status)) return null;
   return (
     <div className={cn("flex flex-wrap items-center gap-2", className)} role="group" aria-label={`Controls for ${instance.name}`}>
-      {startable.has(instance.status) ? (
+      {canStart(instance.status) ? (
         <Button
           size="sm"
           aria-disabled={busyReason ? true : undefined}
@@ -178,7 +177,7 @@ export function InstanceControls({
           Start<span className="sr-only"> {instance.name}</span>
         </Button>
       ) : null}
-      {stoppable.has(instance.status) ? (
+      {canStop(instance.status) ? (
         <ConfirmedButton
           busyReason={busyReason}
           buttonProps={{ variant: "secondary", size: "sm" }}

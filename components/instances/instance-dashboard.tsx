@@ -7,7 +7,7 @@ import { Card, CardBody } from "@/components/ui/card";
 import { useInstanceList } from "@/lib/hooks/use-instances";
 import { CreateInstanceButton, CreateInstanceDialog } from "./create-instance-dialog";
 import { InstanceCard } from "./instance-card";
-import { ClockProvider } from "./time";
+import { ClockProvider } from "@/components/shared/time";
 import type { InstanceListData } from "@/lib/instances/read";
 import type { RegionOption } from "@/lib/machines/regions";
 

@@ -4,14 +4,15 @@ import { ArrowLeft } from "lucide-react";
 import Link from "next/link";
 import { Callout } from "@/components/ui/callout";
 import { Card, CardBody, CardHeader } from "@/components/ui/card";
-import { ServerError, useInstanceDetail } from "@/lib/hooks/use-instances";
+import { isNotFound } from "@/lib/client/transport";
+import { useInstanceDetail } from "@/lib/hooks/use-instances";
 import { KeyHealthBadge, StatusBadge } from "./badges";
 import { EventList } from "./event-list";
 import { InstanceControls } from "./instance-controls";
 import { GatewayCard, KeyId, MachineCard, Row, When } from "./detail-parts";
 import { KeyNotices } from "./key-notices";
 import { OperationProgress } from "./operation-progress";
-import { ClockProvider } from "./time";
+import { ClockProvider } from "@/components/shared/time";
 import type { InstanceDetailData } from "@/lib/instances/read";
 import type { InstanceDto } from "@/lib/instances/dto";
 
@@ -19,7 +20,7 @@ import type { InstanceDto } from "@/lib/instances/dto";
 export function InstanceDetail({ initialData }: { initialData: InstanceDetailData }) {
   const { data, error, isRefetchError } = useInstanceDetail(initialData.instance.id, initialData);
   const { instance, events, gateway, operationsDisabled } = data;
-  const gone = error instanceof ServerError && error.code === "not_found";
+  const gone = isNotFound(error);
 
   return (
     <ClockProvider serverNow={data.generatedAt}>

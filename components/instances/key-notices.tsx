@@ -2,7 +2,7 @@
 
 import { Callout } from "@/components/ui/callout";
 import { RedeployButton, useBusyReason } from "./instance-controls";
-import { RelativeTime, useFormatExact } from "./time";
+import { RelativeTime, useFormatExact } from "@/components/shared/time";
 import type { InstanceDto } from "@/lib/instances/dto";
 
 /**
@@ -51,7 +51,7 @@ export function KeyNotices({ instance, operationsDisabled }: { instance: Instanc
       {config.keyHealth === "critical" && !busy ? (
         <Callout tone="warning" title="Key expires soon" action={redeploy("Redeploy now")}>
           The key in use expires{" "}
-          <RelativeTime date={(config.deployedKeyExpiresAt ?? config.keyExpiresAt)!} />. Fleetdeck renews keys ahead of time; redeploy now
+          <RelativeTime date={config.activeKeyExpiresAt!} />. Fleetdeck renews keys ahead of time; redeploy now
           if you would rather not wait.
         </Callout>
       ) : null}

@@ -5,18 +5,10 @@ import { useState } from "react";
 import { usePendingOperation, useRecentOutcome, type RecentOutcome } from "@/lib/hooks/use-instances";
 import { cn } from "@/lib/utils";
 import type { InstanceDto } from "@/lib/instances/dto";
+import { STEPS_OF_OPERATION, type LifecycleOperation, type OperationStep } from "@/lib/instances/operation-steps";
 
-const DEPLOY_STEPS = ["minting_key", "updating_machine", "waiting_for_start", "verifying_credential"];
-
-const stepsOf: Record<string, string[]> = {
-  start: DEPLOY_STEPS,
-  redeploy: DEPLOY_STEPS,
-  refresh: ["minting_key", "updating_machine", "verifying_credential"],
-  stop: ["stopping_machine"],
-  destroy: ["destroying_machine"],
-};
-
-const stepLabels: Record<string, string> = {
+/** Every step's label: a step added to or renamed in the server's list fails the type check here. */
+const stepLabels: Record<OperationStep, string> = {
   queued: "Queued",
   minting_key: "Minting key",
   updating_machine: "Updating machine",
@@ -26,7 +18,7 @@ const stepLabels: Record<string, string> = {
   destroying_machine: "Destroying machine",
 };
 
-const verbs: Record<string, { running: string; done: string; noun: string }> = {
+const verbs: Record<LifecycleOperation, { running: string; done: string; noun: string }> = {
   start: { running: "Starting", done: "Started", noun: "Start" },
   redeploy: { running: "Redeploying", done: "Redeployed", noun: "Redeploy" },
   refresh: { running: "Refreshing the key", done: "Key refreshed", noun: "Key refresh" },
@@ -34,20 +26,19 @@ const verbs: Record<string, { running: string; done: string; noun: string }> = {
   destroy: { running: "Destroying", done: "Destroyed", noun: "Destroy" },
 };
 
-export function operationNoun(operation: string): string {
-  return verbs[operation]?.noun ?? humanize(operation);
-}
-
-function humanize(value: string): string {
-  const text = value.replace(/_/g, " ");
-  return text.charAt(0).toUpperCase() + text.slice(1);
+export function operationNoun(operation: LifecycleOperation): string {
+  return verbs[operation].noun;
 }
 
 /** `reused`: the mint failed and the still-valid stored key was used instead (the narrow fallback). */
 type StepState = "done" | "reused" | "current" | "failed" | "upcoming";
 
 /** Which step an error code means the operation stopped at (undefined: it never got going). */
-function failedStep(outcome: Extract<RecentOutcome, { status: "error" }>, steps: string[], lastSeen: string | undefined): string | undefined {
+function failedStep(
+  outcome: Extract<RecentOutcome, { status: "error" }>,
+  steps: readonly OperationStep[],
+  lastSeen: OperationStep | undefined,
+): OperationStep | undefined {
   switch (outcome.error.code) {
     case "key_unavailable":
       return steps.includes("minting_key") ? "minting_key" : undefined;
@@ -77,43 +68,43 @@ export function OperationProgress({ instance, className }: { instance: InstanceD
   const serverOperation = instance.operation;
 
   // Remember the last step the server reported, to say where a failed operation stopped.
-  const [lastSeen, setLastSeen] = useState<string | undefined>();
+  const [lastSeen, setLastSeen] = useState<OperationStep | undefined>();
   if (serverOperation?.step && serverOperation.step !== lastSeen) setLastSeen(serverOperation.step);
 
-  let operation: string;
+  let operation: LifecycleOperation;
   let header: string;
-  let states: (step: string, index: number) => StepState;
+  let states: (step: OperationStep, index: number) => StepState;
   let tone: "active" | "success" | "danger";
 
   if (pending || (serverOperation && !outcome)) {
     operation = serverOperation?.name ?? pending!;
-    const steps = stepsOf[operation] ?? [];
+    const steps = STEPS_OF_OPERATION[operation];
     const step = serverOperation && serverOperation.name === operation ? serverOperation.step : null;
     const currentIndex = step ? steps.indexOf(step) : -1;
-    const verb = verbs[operation]?.running ?? humanize(operation);
-    header = currentIndex >= 0 ? `${verb}: ${stepLabels[step!]?.toLowerCase()} (step ${currentIndex + 1} of ${steps.length})` : `${verb}…`;
+    const verb = verbs[operation].running;
+    header = step && currentIndex >= 0 ? `${verb}: ${stepLabels[step].toLowerCase()} (step ${currentIndex + 1} of ${steps.length})` : `${verb}…`;
     states = (_, index) => (index < currentIndex ? "done" : index === currentIndex ? "current" : "upcoming");
     tone = "active";
   } else if (outcome?.status === "success") {
     operation = outcome.operation;
     const reused = operation !== "stop" && instance.config.keySource === "fallback";
-    header = `${verbs[operation]?.done ?? humanize(operation)} in ${seconds(outcome.finishedAt - outcome.startedAt)}${reused ? ", on the previous key" : ""}`;
+    header = `${verbs[operation].done} in ${seconds(outcome.finishedAt - outcome.startedAt)}${reused ? ", on the previous key" : ""}`;
     states = (step) => (reused && step === "minting_key" ? "reused" : "done");
     tone = "success";
   } else if (outcome?.status === "error") {
     operation = outcome.operation;
-    const steps = stepsOf[operation] ?? [];
+    const steps = STEPS_OF_OPERATION[operation];
     const failed = failedStep(outcome, steps, lastSeen);
     if (!failed) return null;
     const failedIndex = steps.indexOf(failed);
-    header = `${verbs[operation]?.noun ?? humanize(operation)} failed at: ${stepLabels[failed]?.toLowerCase() ?? failed}`;
+    header = `${verbs[operation].noun} failed at: ${stepLabels[failed].toLowerCase()}`;
     states = (_, index) => (index < failedIndex ? "done" : index === failedIndex ? "failed" : "upcoming");
     tone = "danger";
   } else {
     return null;
   }
 
-  const steps = stepsOf[operation] ?? [];
+  const steps = STEPS_OF_OPERATION[operation];
   return (
     <section
       aria-label={`${operationNoun(operation)} progress`}
@@ -137,7 +128,7 @@ export function OperationProgress({ instance, className }: { instance: InstanceD
           {steps.map((step, index) => (
             <StepItem
               key={step}
-              label={states(step, index) === "reused" ? "Minting failed: reused stored key" : (stepLabels[step] ?? humanize(step))}
+              label={states(step, index) === "reused" ? "Minting failed: reused stored key" : stepLabels[step]}
               state={states(step, index)}
             />
           ))}

@@ -5,11 +5,9 @@ import type { ActionResult } from "@/lib/actions/result";
 import type { InstanceDto, InstanceOperation } from "@/lib/instances/dto";
 import { requireUser } from "@/lib/auth/session";
 import { AppError } from "@/lib/errors";
-import { getLifecycleDeps, provisionInstance, redeployInstance, startInstance, stopInstance, type LifecycleDeps } from "@/lib/instances";
-import { toInstanceDto } from "@/lib/instances/dto";
+import { getLifecycleDeps, provisionInstance, redeployInstance, startInstance, stopInstance } from "@/lib/instances";
 import { instanceIdSchema, instanceNameSchema, regionSchema } from "@/lib/instances/schemas";
-import { currentPepperFingerprint } from "@/lib/instances/status";
-import type { InstanceRow } from "@/db/schema";
+import { presentInstance } from "@/lib/instances/present";
 import { toActionResult } from "./result";
 import { withE2eFaults } from "./e2e-faults";
 import { getRegionOptions } from "@/lib/machines/regions";
@@ -17,10 +15,6 @@ import { getRegionOptions } from "@/lib/machines/regions";
 const createInstanceSchema = z.object({ name: instanceNameSchema, region: regionSchema });
 
 const operations = { start: startInstance, stop: stopInstance, redeploy: redeployInstance } as const;
-
-async function toDto(row: InstanceRow, deps: Pick<LifecycleDeps, "db" | "now">): Promise<InstanceDto> {
-  return toInstanceDto(row, await currentPepperFingerprint(deps, row.ownerId), deps.now());
-}
 
 /**
  * Creates an instance record for the signed-in user (no machine, no key yet). The dashboard then
@@ -36,7 +30,7 @@ export async function createInstanceAction(input: { name: string; region: string
     }
     const deps = await getLifecycleDeps();
     const row = await provisionInstance({ userId: user.id, name, region, actor: { type: "user", id: user.id } }, deps);
-    return toDto(row, deps);
+    return presentInstance(row, deps);
   });
 }
 
@@ -46,7 +40,7 @@ async function runOperationAction(operation: InstanceOperation, instanceId: stri
     if (!instanceIdSchema.safeParse(instanceId).success) throw new AppError("not_found", "No such instance.");
     const deps = await withE2eFaults(await getLifecycleDeps());
     const row = await operations[operation]({ instanceId, actor: { type: "user", id: user.id }, ownerId: user.id }, deps);
-    return toDto(row, deps);
+    return presentInstance(row, deps);
   });
 }
 

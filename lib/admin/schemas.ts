@@ -72,9 +72,8 @@ export const instanceEventsQuerySchema = z.strictObject({
 export const fleetFilterSchema = fleetQuerySchema.pick({ keyHealth: true, status: true, owner: true, ownerSearch: true });
 export type FleetFilter = z.infer<typeof fleetFilterSchema>;
 
-/** Bulk redeploy: at most this many instances per run, this many at a time. */
+/** Bulk redeploy: the confirmation lists at most this many of the instances a filter matches. */
 export const BULK_REDEPLOY_MAX = 500;
-export const BULK_REDEPLOY_CONCURRENCY = 4;
 
 /** Which NEXTAUTH_SECRET signed a running instance's deployed key (the rotation view's counts). */
 export const deployedSignerValues = ["current", "previous", "retired", "unrecorded"] as const;

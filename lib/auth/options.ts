@@ -14,8 +14,6 @@ import { isPasswordHashingBusy, verifyAgainstDummy, verifyPassword } from "./pas
 import { decodeSessionToken, SESSION_MAX_AGE_SECONDS } from "./session-token";
 import { reserveSignInAttempt } from "./throttle";
 
-/** Shown for unknown email and wrong password alike, so the form never reveals who has an account. */
-export const INVALID_CREDENTIALS = "CredentialsSignin";
 export const TOO_MANY_ATTEMPTS = "TooManyAttempts";
 
 type RequestHeaders = Record<string, string | string[] | undefined> | undefined;

@@ -1,24 +1,21 @@
 "use client";
 
 import { useIsMutating, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { redeployInstanceAsAdminAction, startInstanceAsAdminAction, stopInstanceAsAdminAction } from "@/lib/actions/admin";
+import {
+  redeployInstanceAsAdminAction,
+  revokeUserKeysAsAdminAction,
+  startInstanceAsAdminAction,
+  stopInstanceAsAdminAction,
+  type RevokeUserKeysResult,
+} from "@/lib/actions/admin";
 import type { AdminInstanceDetailData } from "@/lib/admin/read";
 import type { InstanceOperation } from "@/lib/instances/dto";
 import type { FleetInstanceDto } from "@/lib/admin/fleet";
 import type { TimelineEventDto } from "@/lib/admin/instance-detail";
 import type { ActionResult } from "@/lib/actions/result";
-import { detailPollInterval, ServerError, type OperationSuccess } from "@/lib/hooks/use-instances";
+import { callAction, getJson, type ServerError } from "@/lib/client/transport";
+import { detailPollInterval, type OperationSuccess } from "@/lib/hooks/use-instances";
 import { adminKeys } from "@/lib/query-keys";
-
-async function getJson<T>(url: string): Promise<T> {
-  const response = await fetch(url, { headers: { accept: "application/json" }, cache: "no-store" });
-  if (response.redirected && new URL(response.url).pathname === "/sign-in") {
-    throw new ServerError("unauthorized", "Your session has ended. Sign in again.");
-  }
-  const body = (await response.json().catch(() => undefined)) as { error?: { code: string; message: string } } | undefined;
-  if (!response.ok || !body) throw new ServerError(body?.error?.code ?? "unavailable", body?.error?.message ?? `The server answered ${response.status}.`);
-  return body as T;
-}
 
 /** Any user's instance with its newest events, as an admin sees it; polled fast while it changes state. */
 export function useAdminInstanceDetail(initialData: AdminInstanceDetailData) {
@@ -65,18 +62,27 @@ export function useAdminOperation(callbacks: {
   const queryClient = useQueryClient();
   return useMutation<AdminOperationSuccess, ServerError, AdminOperationVariables>({
     mutationKey: adminKeys.operations(),
-    mutationFn: async ({ instance, operation }) => {
-      const result = await actions[operation](instance.id).catch((error: unknown) => {
-        throw new ServerError("unreachable", error instanceof Error ? `The request did not reach the server (${error.message}).` : "The request did not reach the server.");
-      });
-      if (!result.ok) throw new ServerError(result.error.code, result.error.message, result.error.fields);
-      return { instance: result.data, finishedAt: Date.now() };
-    },
+    mutationFn: async ({ instance, operation }) => ({ instance: await callAction(() => actions[operation](instance.id)), finishedAt: Date.now() }),
     onSuccess: (result, variables) => {
       queryClient.setQueryData<AdminInstanceDetailData>(adminKeys.instance(result.instance.id), (detail) => detail && { ...detail, instance: result.instance });
       callbacks.onSuccess?.(result, variables);
     },
     onError: (error, variables) => callbacks.onError?.(error, variables),
     onSettled: (_data, _error, variables) => queryClient.invalidateQueries({ queryKey: adminKeys.instance(variables.instance.id) }),
+  });
+}
+
+/** Revokes every API key of one user (a pepper rotation) as the admin; refreshes every admin view afterwards. */
+export function useRevokeUserKeys(
+  userId: string,
+  callbacks: { onSuccess?: (result: RevokeUserKeysResult) => void; onError?: (error: ServerError) => void } = {},
+) {
+  const queryClient = useQueryClient();
+  return useMutation<RevokeUserKeysResult, ServerError>({
+    mutationKey: adminKeys.revokeUserKeys(userId),
+    mutationFn: () => callAction(() => revokeUserKeysAsAdminAction(userId)),
+    onSuccess: (result) => callbacks.onSuccess?.(result),
+    onError: (error) => callbacks.onError?.(error),
+    onSettled: () => queryClient.invalidateQueries({ queryKey: adminKeys.all }),
   });
 }

@@ -1,24 +1,11 @@
 "use client";
 
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { cancelFleetJobAction, createFleetJobAction, pauseFleetJobAction, resumeFleetJobAction } from "@/lib/actions/fleet-jobs";
 import type { FleetJobDto, FleetJobPage, FleetJobWithItems } from "@/lib/fleet-jobs/jobs";
 import { JOB_PAGE_ITEMS, type CreateFleetJobInput } from "@/lib/fleet-jobs/schemas";
-import { ServerError } from "@/lib/hooks/use-instances";
+import { callAction, getJson, type ServerError } from "@/lib/client/transport";
 import { adminKeys } from "@/lib/query-keys";
-
-/** The fleet-job API (app/api/admin/jobs) from the browser: one transport for every job call; failures become ServerError. */
-async function requestJson<T>(url: string, init?: RequestInit): Promise<T> {
-  let response: Response;
-  try {
-    response = await fetch(url, { ...init, headers: { accept: "application/json", ...(init?.body ? { "content-type": "application/json" } : {}) }, cache: "no-store" });
-  } catch {
-    throw new ServerError("unreachable", "The request did not reach the server.");
-  }
-  if (response.redirected && new URL(response.url).pathname === "/sign-in") throw new ServerError("unauthorized", "Your session has ended. Sign in again.");
-  const body = (await response.json().catch(() => undefined)) as { error?: { code: string; message: string } } | undefined;
-  if (!response.ok || !body || body.error) throw new ServerError(body?.error?.code ?? "unavailable", body?.error?.message ?? `The server answered ${response.status}.`);
-  return body as T;
-}
 
 const POLL_MS = 1_500;
 
@@ -28,7 +15,7 @@ const isActive = (job: Pick<FleetJobDto, "state" | "counts">) => job.state === "
 export function useFleetJob(initialData: FleetJobWithItems) {
   return useQuery({
     queryKey: adminKeys.job(initialData.id),
-    queryFn: () => requestJson<FleetJobWithItems>(`/api/admin/jobs/${initialData.id}?limit=${JOB_PAGE_ITEMS}`),
+    queryFn: () => getJson<FleetJobWithItems>(`/api/admin/jobs/${initialData.id}?limit=${JOB_PAGE_ITEMS}`),
     initialData,
     refetchInterval: (query) => (query.state.data && isActive(query.state.data) ? POLL_MS : false),
   });
@@ -38,7 +25,7 @@ export function useFleetJob(initialData: FleetJobWithItems) {
 export function useFleetJobs(initialData: FleetJobPage) {
   return useQuery({
     queryKey: adminKeys.jobs(),
-    queryFn: () => requestJson<FleetJobPage>("/api/admin/jobs?limit=50"),
+    queryFn: () => getJson<FleetJobPage>("/api/admin/jobs?limit=50"),
     initialData,
     refetchInterval: (query) => (query.state.data?.jobs.some(isActive) ? POLL_MS : false),
   });
@@ -48,27 +35,33 @@ export function useFleetJobs(initialData: FleetJobPage) {
 export function useActiveFleetJobs() {
   return useQuery({
     queryKey: [...adminKeys.jobs(), "active"],
-    queryFn: () => requestJson<FleetJobPage>("/api/admin/jobs?state=running,paused&limit=5"),
+    queryFn: () => getJson<FleetJobPage>("/api/admin/jobs?state=running,paused&limit=5"),
     refetchInterval: 5_000,
   });
 }
 
 export type FleetJobTransition = "pause" | "resume" | "cancel";
 
+const transitions: Record<FleetJobTransition, typeof pauseFleetJobAction> = {
+  pause: pauseFleetJobAction,
+  resume: resumeFleetJobAction,
+  cancel: cancelFleetJobAction,
+};
+
 /** Pause, resume or cancel a job; refreshes the job and the lists. */
 export function useFleetJobTransition(jobId: string) {
   const queryClient = useQueryClient();
   return useMutation<FleetJobDto, ServerError, FleetJobTransition>({
-    mutationFn: (verb) => requestJson<FleetJobDto>(`/api/admin/jobs/${jobId}/${verb}`, { method: "POST", body: "{}" }),
+    mutationFn: (verb) => callAction(() => transitions[verb](jobId)),
     onSettled: () => queryClient.invalidateQueries({ queryKey: adminKeys.jobs() }),
   });
 }
 
-/** Starts a fleet job (POST /api/admin/jobs). */
+/** Starts a fleet job through the same server action as every other admin write (see lib/actions/fleet-jobs.ts). */
 export function useCreateFleetJob() {
   const queryClient = useQueryClient();
   return useMutation<FleetJobDto, ServerError, CreateFleetJobInput>({
-    mutationFn: (input) => requestJson<FleetJobDto>("/api/admin/jobs", { method: "POST", body: JSON.stringify(input) }),
+    mutationFn: (input) => callAction(() => createFleetJobAction(input)),
     onSettled: () => queryClient.invalidateQueries({ queryKey: adminKeys.jobs() }),
   });
 }

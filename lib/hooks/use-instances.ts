@@ -3,7 +3,8 @@
 import { useIsMutating, useMutation, useMutationState, useQuery, useQueryClient, type Mutation } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
 import { createInstanceAction, redeployInstanceAction, startInstanceAction, stopInstanceAction } from "@/lib/actions/instances";
-import type { ActionResult } from "@/lib/actions/result";
+import { callAction, getJson, isNotFound, isServerError, type ServerError } from "@/lib/client/transport";
+import { isChanging } from "@/lib/instances/availability";
 import type { InstanceDetailData, InstanceListData } from "@/lib/instances/read";
 import type { InstanceDto, InstanceOperation } from "@/lib/instances/dto";
 import { instanceKeys } from "@/lib/query-keys";
@@ -12,47 +13,9 @@ import { instanceKeys } from "@/lib/query-keys";
 export const FAST_POLL_MS = 2_000;
 export const SLOW_POLL_MS = 30_000;
 
-const TRANSITIONAL_STATUSES = new Set<InstanceDto["status"]>(["starting", "stopping", "restarting", "destroying"]);
-
-/** An operation is in flight on the instance, or its machine is between states (its controls wait). */
-export function isChanging(instance: InstanceDto): boolean {
-  return instance.operation !== null || TRANSITIONAL_STATUSES.has(instance.status);
-}
-
 /** Worth polling fast: changing, or its key being replaced live (which needs nothing from the user). */
 function isInMotion(instance: InstanceDto): boolean {
   return isChanging(instance) || isRekeying(instance);
-}
-
-/** A failure the server explained: its code and its own message, shown to the user as is. */
-export class ServerError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly fields?: Record<string, string[]>,
-    /** When the failure came back (ms), so the UI can show the outcome for a moment. */
-    readonly finishedAt = Date.now(),
-  ) {
-    super(message);
-    this.name = "ServerError";
-  }
-}
-
-function unwrap<T>(result: ActionResult<T>): T {
-  if (!result.ok) throw new ServerError(result.error.code, result.error.message, result.error.fields);
-  return result.data;
-}
-
-async function getJson<T>(url: string): Promise<T> {
-  const response = await fetch(url, { headers: { accept: "application/json" }, cache: "no-store" });
-  if (response.redirected && new URL(response.url).pathname === "/sign-in") {
-    throw new ServerError("unauthorized", "Your session has ended. Sign in again to see your instances.");
-  }
-  const body = (await response.json().catch(() => undefined)) as { error?: { code: string; message: string } } | undefined;
-  if (!response.ok || !body) {
-    throw new ServerError(body?.error?.code ?? "unavailable", body?.error?.message ?? `The server answered ${response.status}.`);
-  }
-  return body as T;
 }
 
 /** The user's instances: server-rendered first, then polled fast while anything is changing. */
@@ -117,7 +80,7 @@ export function detailPollInterval(
   state: { data?: { instance: InstanceDto }; error: unknown },
   mutating: number,
 ): number | false {
-  if (state.error instanceof ServerError && state.error.code === "not_found") return false;
+  if (isNotFound(state.error)) return false;
   return mutating > 0 || (state.data && isInMotion(state.data.instance)) ? FAST_POLL_MS : SLOW_POLL_MS;
 }
 
@@ -166,13 +129,7 @@ export function useInstanceOperation(callbacks: {
   const writeInstance = useWriteInstance();
   return useMutation<OperationSuccess, ServerError, OperationVariables>({
     mutationKey: instanceKeys.operations(),
-    mutationFn: async ({ instance, operation }) => {
-      const result = await operationActions[operation](instance.id).catch((error: unknown) => {
-        // The action itself could not be reached (network, deploy in progress).
-        throw new ServerError("unreachable", error instanceof Error ? `The request did not reach the server (${error.message}).` : "The request did not reach the server.");
-      });
-      return { instance: unwrap(result), finishedAt: Date.now() };
-    },
+    mutationFn: async ({ instance, operation }) => ({ instance: await callAction(() => operationActions[operation](instance.id)), finishedAt: Date.now() }),
     onSuccess: (result, variables) => {
       writeInstance(result.instance);
       callbacks.onSuccess?.(result, variables);
@@ -188,7 +145,7 @@ export function useCreateInstance() {
   const writeInstance = useWriteInstance();
   return useMutation<InstanceDto, ServerError, { name: string; region: string }>({
     mutationKey: instanceKeys.create(),
-    mutationFn: async (input) => unwrap(await createInstanceAction(input)),
+    mutationFn: (input) => callAction(() => createInstanceAction(input)),
     onSuccess: (instance) => writeInstance(instance),
     onSettled: () => queryClient.invalidateQueries({ queryKey: instanceKeys.list() }),
   });
@@ -225,7 +182,7 @@ export function useRecentOutcome(instanceId: string): RecentOutcome | undefined 
       const { status, variables, submittedAt, data, error } = mutation.state;
       const operation = (variables as OperationVariables).operation;
       if (status === "success") return { status, operation, startedAt: submittedAt, finishedAt: (data as OperationSuccess).finishedAt };
-      if (status === "error" && error instanceof ServerError) {
+      if (status === "error" && isServerError(error)) {
         return { status, operation, startedAt: submittedAt, finishedAt: error.finishedAt, error };
       }
       return undefined;

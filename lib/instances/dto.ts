@@ -38,6 +38,11 @@ export interface InstanceConfigDto {
   deployedKeyId: string | null;
   deployedKeyExpiresAt: string | null;
   deployedAt: string | null;
+  /**
+   * When the key the instance runs on expires: the deployed key's expiry, or the latest minted
+   * key's while none is confirmed deployed yet. The one expiry the UI shows for an instance.
+   */
+  activeKeyExpiresAt: string | null;
   /** The latest minted key is not (yet) the one running on the machine. */
   deployedDiffersFromLatest: boolean;
   /** A running instance whose key is revoked is re-keyed live, without a restart: how that stands. */
@@ -92,6 +97,7 @@ export function toInstanceConfigDto(
     deployedKeyId: row.deployedKeyId,
     deployedKeyExpiresAt: iso(row.deployedKeyExpiresAt),
     deployedAt: iso(row.deployedAt),
+    activeKeyExpiresAt: iso(row.deployedKeyExpiresAt ?? row.keyExpiresAt),
     deployedDiffersFromLatest: row.keyId !== null && row.keyId !== row.deployedKeyId,
     rekey: rekeyStateOf(row, keyHealth),
   };

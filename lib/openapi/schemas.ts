@@ -70,6 +70,9 @@ export const instanceConfigSchema = z
     deployedKeyId: z.string().nullable(),
     deployedKeyExpiresAt: nullableDateTime,
     deployedAt: nullableDateTime,
+    activeKeyExpiresAt: nullableDateTime.meta({
+      description: "When the key the instance runs on expires: `deployedKeyExpiresAt`, or `keyExpiresAt` while no key is confirmed deployed.",
+    }),
     deployedDiffersFromLatest: z.boolean(),
     rekey: z.enum(rekeyStateValues).nullable().meta({
       description:

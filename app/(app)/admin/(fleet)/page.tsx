@@ -2,7 +2,7 @@ import type { Metadata } from "next";
 import Link from "next/link";
 import { FleetOverview } from "@/components/admin/fleet-overview";
 import { FleetView } from "@/components/admin/fleet-view";
-import { ClockProvider } from "@/components/instances/time";
+import { ClockProvider } from "@/components/shared/time";
 import { requireAdminForPage } from "../guard";
 import { readFleetView } from "@/lib/admin/read";
 

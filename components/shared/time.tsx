@@ -108,16 +108,6 @@ export function RelativeTime({ date, className, past }: { date: string; classNam
   );
 }
 
-/** An exact, absolute time. */
-export function ExactTime({ date, className }: { date: string; className?: string }) {
-  const exact = useFormatExact();
-  return (
-    <time dateTime={date} className={className}>
-      {exact(date)}
-    </time>
-  );
-}
-
 /** "in 29 days · 12 Jul 2026, 14:03 UTC": both, visibly, for expiries and key dates. */
 export function RelativeAndExactTime({ date, className, past }: { date: string; className?: string; past?: boolean }) {
   const now = useNow();

@@ -41,5 +41,7 @@ export default defineConfig([
   ...nextTs,
   ...layerRules,
   { files: ["proxy.ts", "instrumentation.ts"], rules: layerRule(["test"]) },
+  // Operator commands (dev, users, seeding, the machine service) run on lib/, never on the UI or test support.
+  { files: ["scripts/**/*.ts"], ignores: TESTS, rules: layerRule(["components", "app", "test"]) },
   globalIgnores([".next/**", ".next-*/**", ".data/**", "node_modules/**", "test-results/**", "playwright-report/**", "next-env.d.ts"]),
 ]);

@@ -22,6 +22,7 @@ describe("layer rule", () => {
     ["shared/probe.ts", 'import { x } from "../db/client";\nexport const y = x;\n'],
     ["lib/keys/probe.ts", 'import { x } from "@/test/fixtures/keys";\nexport const y = x;\n'],
     ["app/api/probe/route.ts", 'import { x } from "@/test/http/api-server";\nexport const y = x;\n'],
+    ["scripts/probe.ts", 'import { x } from "@/test/db";\nexport const y = x;\n'],
   ])("refuses %s importing across: %s", async (filePath, code) => {
     expect(await restrictedImports(filePath, code)).toHaveLength(1);
   });

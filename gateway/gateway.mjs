@@ -14,15 +14,16 @@
 //   PORT                   listen port (default 8080; 0 picks a free one)
 //   HOST                   listen address (default "::", all interfaces; the local provider passes 127.0.0.1)
 //   INSTANCE_ID            when set, a key minted for another instance is reported `invalid`
-//   KEY_CHECK_INTERVAL_MS  re-check period (default 60000); retried sooner while unreachable
+//   KEY_CHECK_INTERVAL_MS  re-check period (default 60000); retried sooner while unreachable (after
+//                          whoami's Retry-After, else 5 s)
 //   WHOAMI_TIMEOUT_MS      per-check timeout (default 5000)
 //
 // The key never appears in a log line or a response: logs carry the credential state and key id only.
 
 import http from "node:http";
-import { createHash, timingSafeEqual } from "node:crypto";
+import { createHash } from "node:crypto";
 import { log, readConfig } from "./config.mjs";
-import { MAX_BODY_BYTES, readBody, sendError, sendJson } from "./http.mjs";
+import { bearerMatches, MAX_BODY_BYTES, parseRetryAfter, readBody, sendError, sendJson } from "./http.mjs";
 
 const EXIT_MISCONFIGURED = 2;
 const EXIT_LISTEN_FAILED = 3;
@@ -59,6 +60,9 @@ let credential = {
   message: currentKey ? null : "KILOCODE_API_KEY is not set",
 };
 
+/** The control plane's last Retry-After, when its answer said nothing about the key. @type {number|undefined} */
+let retryAfterMs;
+
 /** @param {unknown} value */
 const isNonEmptyString = (value) => typeof value === "string" && value.length > 0;
 
@@ -69,6 +73,7 @@ const isNonEmptyString = (value) => typeof value === "string" && value.length > 
  */
 async function verifyKey(key) {
   const checkedAt = new Date().toISOString();
+  retryAfterMs = undefined;
   /** @param {CredentialState} state @param {string|null} message @param {Partial<Credential>} [extra] @returns {Credential} */
   const result = (state, message, extra = {}) => ({
     state,
@@ -123,9 +128,12 @@ async function verifyKey(key) {
     if (code === "token_revoked") return result("revoked", "whoami: token_revoked");
     return result("invalid", `whoami: ${code === "token_invalid" ? "token_invalid" : `rejected (${response.status})`}`);
   }
-  // 5xx, 429, 404 (wrong URL) and anything else say nothing about the key itself.
+  // 5xx, 429, 404 (wrong URL) and anything else say nothing about the key itself. The control
+  // plane says when to ask again (a database outage answers 503 with Retry-After: 2).
+  retryAfterMs = parseRetryAfter(response.headers.get("retry-after"));
   return result("unreachable", `whoami answered ${response.status}`);
 }
+
 
 /** @param {Credential} next */
 function recordCredential(next) {
@@ -163,7 +171,7 @@ function scheduleCheck() {
   if (shuttingDown) return;
   clearTimeout(checkTimer);
   const delay =
-    credential.state === "unreachable" ? Math.min(config.checkIntervalMs, UNREACHABLE_RETRY_MS) : config.checkIntervalMs;
+    credential.state === "unreachable" ? Math.min(config.checkIntervalMs, retryAfterMs ?? UNREACHABLE_RETRY_MS) : config.checkIntervalMs;
   checkTimer = setTimeout(() => {
     void checkCurrentKey().finally(scheduleCheck);
   }, delay);
@@ -196,16 +204,10 @@ function patchKey(candidate) {
 
 const tokenDigest = createHash("sha256").update(config.gatewayToken).digest();
 
-/** Constant-time: both sides are hashed to equal-length digests before comparing. @param {string|undefined} header */
-function authorised(header) {
-  if (typeof header !== "string" || !header.startsWith("Bearer ")) return false;
-  const presented = createHash("sha256").update(header.slice("Bearer ".length)).digest();
-  return timingSafeEqual(presented, tokenDigest);
-}
 
 /** @param {http.IncomingMessage} req @param {http.ServerResponse} res */
 async function handlePatch(req, res) {
-  if (!authorised(req.headers.authorization)) return sendError(res, 401, "unauthorized", "invalid gateway token");
+  if (!bearerMatches(req.headers.authorization, tokenDigest)) return sendError(res, 401, "unauthorized", "invalid gateway token");
   const contentType = req.headers["content-type"] ?? "";
   if (!contentType.toLowerCase().startsWith("application/json")) {
     return sendError(res, 415, "unsupported_media_type", "expected application/json");

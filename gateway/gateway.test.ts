@@ -118,6 +118,18 @@ describe("gateway credential states at boot", () => {
     expect(health.credential.keyId).toBe("kid-1");
   });
 
+  it("asks again when whoami's Retry-After says, not after its own 5 s", async () => {
+    whoami.setMode("error", { retryAfterSeconds: 1 });
+    const gateway = await startGateway({ KILOCODE_API_KEY: "key-valid-1", KEY_CHECK_INTERVAL_MS: "60000" });
+    await settled(gateway.url, (c) => c.message === "whoami answered 503");
+    const asked = whoami.requestsFor("key-valid-1");
+    whoami.setMode("up");
+    // Retry-After: 1 brings the next check a second later; the fixed retry would wait five.
+    const health = await waitForGatewayCredential(gateway.url, { timeoutMs: 3_500, intervalMs: 25, until: (c) => c.state === "valid" });
+    expect(health.credential.keyId).toBe("kid-1");
+    expect(whoami.requestsFor("key-valid-1")).toBe(asked + 1);
+  });
+
   it("exits with a clear error when misconfigured", async () => {
     const child: ChildProcess = spawn(process.execPath, [GATEWAY], {
       env: { KILOCODE_API_KEY: "x" } as Record<string, string> as NodeJS.ProcessEnv,
@@ -174,7 +186,8 @@ describe("POST /env/patch", () => {
 
   it("keeps the old key when whoami is unreachable during the push", async () => {
     const gateway = await startGateway({ KILOCODE_API_KEY: "key-valid-1", WHOAMI_TIMEOUT_MS: "300" });
-    await settled(gateway.url);
+    // On a busy machine the boot check itself may time out at 300 ms; its retry then confirms the key.
+    await settled(gateway.url, (c) => c.state === "valid");
     whoami.setMode("down");
     const result = await pushKeyToGateway(gateway.url, TOKEN, "key-valid-2");
     expect(result).toMatchObject({ applied: false, credential: { state: "unreachable" } });

@@ -22,7 +22,8 @@ export interface FakeWhoami {
   /** How many whoami requests presented this key. */
   requestsFor(key: string): number;
   setAnswer(key: string, answer: WhoamiAnswer): void;
-  setMode(mode: WhoamiMode): void;
+  /** `retryAfterSeconds`: the `error` mode's 503 carries this Retry-After (as a database outage does). */
+  setMode(mode: WhoamiMode, options?: { retryAfterSeconds?: number }): void;
   close(): Promise<void>;
 }
 
@@ -37,6 +38,7 @@ export async function startFakeWhoami(): Promise<FakeWhoami> {
   const answers = new Map<string, WhoamiAnswer>();
   const perKey = new Map<string, number>();
   let mode: WhoamiMode = "up";
+  let retryAfterSeconds: number | undefined;
   let requestCount = 0;
   const hanging = new Set<http.ServerResponse>();
 
@@ -57,10 +59,14 @@ export async function startFakeWhoami(): Promise<FakeWhoami> {
       hanging.add(res);
       return;
     }
-    const json = (status: number, body: unknown) => {
-      res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+    const json = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      res.writeHead(status, { "content-type": "application/json", ...headers }).end(JSON.stringify(body));
     };
-    if (mode === "error") return json(503, { error: { code: "misconfigured", message: "unavailable" } });
+    if (mode === "error") {
+      return retryAfterSeconds === undefined
+        ? json(503, { error: { code: "misconfigured", message: "unavailable" } })
+        : json(503, { error: { code: "database_unavailable", message: "unavailable" } }, { "retry-after": String(retryAfterSeconds) });
+    }
     const answer = answers.get(key) ?? { kind: "invalid" };
     switch (answer.kind) {
       case "valid":
@@ -88,8 +94,9 @@ export async function startFakeWhoami(): Promise<FakeWhoami> {
     },
     requestsFor: (key) => perKey.get(key) ?? 0,
     setAnswer: (key, answer) => void answers.set(key, answer),
-    setMode: (next) => {
+    setMode: (next, options = {}) => {
       mode = next;
+      retryAfterSeconds = options.retryAfterSeconds;
     },
     close: async () => {
       for (const res of hanging) res.destroy();

@@ -1,9 +1,10 @@
 import { and, asc, eq, lte, or, sql, lt } from "drizzle-orm";
 import type { Database } from "@/db";
-import { fleetJobItems, fleetJobs, instances, type FleetJobKind } from "@/db/schema";
+import { fleetJobItems, fleetJobs, type FleetJobKind } from "@/db/schema";
 import type { Actor } from "@/lib/audit/events";
 import { redeployInstance, startInstance, stopInstance, type LifecycleDeps } from "@/lib/instances";
-import { toAppError } from "@/lib/instances/operation";
+import { AppError } from "@/lib/errors";
+import { toAppError, type OperationCommit } from "@/lib/instances/operation";
 import { logger } from "@/shared/logger";
 import { finishJobIfDone } from "./jobs";
 
@@ -110,30 +111,46 @@ async function renewClaim(db: Database, item: ClaimedItem, claimTtlMs: number): 
 
 type ItemOutcome = "succeeded" | "noop";
 
-/** Runs one item through the same lifecycle function a single click uses, as the admin who started the job. */
-async function runItem(item: ClaimedItem, deps: FleetJobWorkerDeps): Promise<ItemOutcome> {
+/**
+ * The item's outcome, written in the transaction that ends its operation (OperationCommit): the
+ * operation's end, this record and its audit event (which names the item) commit together, so an
+ * item whose operation finished is never run again, whenever its worker dies. Fenced by the claim
+ * token: a worker whose claim was taken over cannot commit, and its operation fails instead.
+ */
+function itemCommit(item: ClaimedItem, recorded: { outcome?: ItemOutcome }): OperationCommit {
+  return {
+    details: { fleetJobId: item.jobId, fleetJobItemId: item.id },
+    async write(tx, outcome) {
+      const state = outcome === "noop" ? "noop" : "succeeded";
+      const rows = await tx
+        .update(fleetJobItems)
+        .set({ state, errorCode: null, errorMessage: null, finishedAt: sql`now()`, claimToken: null, claimExpiresAt: null })
+        .where(holdsClaim(item))
+        .returning({ id: fleetJobItems.id });
+      if (rows.length === 0) throw new AppError("operation_in_progress", "Another worker took this fleet job item over; this run's result was not recorded.");
+      recorded.outcome = state;
+    },
+  };
+}
+
+/**
+ * Runs one claimed item through the same lifecycle function a single click uses, as the admin who
+ * started the job. A lifecycle item's outcome is recorded with its operation (itemCommit), so it
+ * is durable the moment the operation ends (`recorded: true`); a key revocation's outcome is
+ * recorded by the caller afterwards, so a worker dying in between has it run once more. Throws the
+ * operation's error; nothing is recorded then.
+ */
+export async function runClaimedFleetJobItem(item: ClaimedItem, deps: FleetJobWorkerDeps): Promise<{ outcome: ItemOutcome; recorded: boolean }> {
   const actor: Actor = { type: "admin", id: item.createdBy };
   if (item.kind === "revoke_keys") {
     await deps.revokeKeys({ userId: item.targetId, actor });
-    return "succeeded";
+    return { outcome: "succeeded", recorded: false };
   }
-  const input = { instanceId: item.targetId, actor };
-  if (item.kind === "redeploy") {
-    await redeployInstance(input, deps);
-    return "succeeded";
-  }
-  const [before] = await deps.db
-    .select({ status: instances.status, keyMintedAt: instances.keyMintedAt })
-    .from(instances)
-    .where(eq(instances.id, item.targetId))
-    .limit(1);
-  if (item.kind === "start") {
-    const after = await startInstance(input, deps);
-    // start on a running instance is a no-op: no mint, so the minted-at time did not move.
-    return before?.status === "running" && after.keyMintedAt?.getTime() === before.keyMintedAt?.getTime() ? "noop" : "succeeded";
-  }
-  await stopInstance(input, deps);
-  return before && (before.status === "stopped" || before.status === "provisioned") ? "noop" : "succeeded";
+  const committed: { outcome?: ItemOutcome } = {};
+  const input = { instanceId: item.targetId, actor, commit: itemCommit(item, committed) };
+  const operation = { redeploy: redeployInstance, start: startInstance, stop: stopInstance }[item.kind];
+  await operation(input, deps);
+  return { outcome: committed.outcome!, recorded: true };
 }
 
 /** Failures that say "not now" rather than "no": the item goes back to the queue. */
@@ -169,11 +186,11 @@ export async function workFleetJobs(options: FleetJobWorkerOptions, deps: FleetJ
 async function workItem(item: ClaimedItem, options: FleetJobWorkerOptions, deps: FleetJobWorkerDeps, summary: FleetJobWorkSummary): Promise<void> {
   const heartbeat = setInterval(() => void renewClaim(deps.db, item, options.claimTtlMs).catch(() => {}), Math.max(200, options.claimTtlMs / 3));
   heartbeat.unref();
-  let values: Partial<typeof fleetJobItems.$inferInsert>;
+  let values: Partial<typeof fleetJobItems.$inferInsert> | undefined;
   try {
-    const outcome = await runItem(item, deps);
+    const { outcome, recorded } = await runClaimedFleetJobItem(item, deps);
     summary[outcome]++;
-    values = { state: outcome, errorCode: null, errorMessage: null, finishedAt: new Date() };
+    if (!recorded) values = { state: outcome, errorCode: null, errorMessage: null, finishedAt: new Date() };
   } catch (thrown) {
     const error = toAppError(thrown);
     if (RETRYABLE.has(error.code)) {
@@ -187,16 +204,18 @@ async function workItem(item: ClaimedItem, options: FleetJobWorkerOptions, deps:
     clearInterval(heartbeat);
   }
   try {
-    // Fenced by the claim token: a worker whose claim was taken over records nothing.
-    const [recorded] = await deps.db
-      .update(fleetJobItems)
-      .set({ ...values, claimToken: null, claimExpiresAt: null })
-      .where(holdsClaim(item))
-      .returning({ id: fleetJobItems.id });
-    if (!recorded) logger.warn("a fleet job item was taken over before its outcome was recorded", { jobId: item.jobId, itemId: item.id });
-    if (values.state !== "pending") await finishJobIfDone(deps.db, item.jobId);
+    if (values) {
+      // Fenced by the claim token: a worker whose claim was taken over records nothing.
+      const [recorded] = await deps.db
+        .update(fleetJobItems)
+        .set({ ...values, claimToken: null, claimExpiresAt: null })
+        .where(holdsClaim(item))
+        .returning({ id: fleetJobItems.id });
+      if (!recorded) logger.warn("a fleet job item was taken over before its outcome was recorded", { jobId: item.jobId, itemId: item.id });
+    }
+    if (values?.state !== "pending") await finishJobIfDone(deps.db, item.jobId);
   } catch (error) {
-    // The claim runs out and the item is retried; its operation is safe to repeat.
+    // The claim runs out and the item is claimed again: a failed or revoke-keys item runs once more.
     logger.warn("could not record a fleet job item's outcome; it will be retried", { jobId: item.jobId, itemId: item.id, error });
   }
 }

@@ -1,6 +1,6 @@
 import type { Database } from "@/db";
 import type { InstanceRow, InstanceStatus, KeySource, NewInstanceRow } from "@/db/schema";
-import { recordInstanceEvent, type Actor } from "@/lib/audit/events";
+import { recordInstanceEvent, type Actor, type InstanceEventInput } from "@/lib/audit/events";
 import { isDatabaseUnavailable } from "@/db/errors";
 import { AppError, databaseUnavailableError, isAppError } from "@/lib/errors";
 import { notifyKeyStateChanged } from "@/lib/keys/invalidation";
@@ -55,6 +55,21 @@ export interface OperationInput {
   ownerId?: string;
   /** The step shown from the moment the lease is taken (saves a write for the first step). */
   firstStep?: OperationStep;
+  /** What the caller records with the operation's outcome (see OperationCommit). */
+  commit?: OperationCommit;
+}
+
+/**
+ * A caller's record that must be durable together with the operation (a fleet job's item
+ * outcome): `write` runs in the transaction that releases the lease after a success or no-op, and
+ * that transaction then also appends the audit event, so the operation's end, the caller's record
+ * and the event commit together or not at all. A `write` that throws rolls the release back and
+ * the operation fails with its error, like any failure.
+ */
+export interface OperationCommit {
+  /** Added to the operation's audit event, success or failure (e.g. the fleet job item it ran for). */
+  details: Record<string, unknown>;
+  write(tx: Database, outcome: "success" | "noop"): Promise<void>;
 }
 
 /**
@@ -129,7 +144,16 @@ export async function runOperation(
   try {
     const result = await body(context);
     const final = { ...result.values, lastActivityAt: deps.now() };
-    const withRelease = withSupersededKeysAnnounced(result, lease.instanceId);
+    const successEvent = () =>
+      ({
+        ...event,
+        outcome: result.outcome ?? "success",
+        keySource: context.key.source,
+        keyId: context.key.keyId,
+        durationMs: performance.now() - started,
+        details: { timings: roundTimings(context.timings), ...input.commit?.details, ...result.details },
+      }) as const;
+    const withRelease = withCallerCommit(input.commit, successEvent, withSupersededKeysAnnounced(result, lease.instanceId));
     const row = withRelease
       ? await deps.db.transaction(async (tx) => {
           const released = await releaseLease(tx, lease, final);
@@ -140,16 +164,8 @@ export async function runOperation(
     if (!row) throw lostLeaseError();
     // This process drops the instance's cached keys at once; other replicas hear the NOTIFY.
     if (result.values.deployedKeyId !== undefined) deps.keyStateCache?.invalidate({ instanceId: lease.instanceId });
-    const successEvent = {
-      ...event,
-      outcome: result.outcome ?? "success",
-      keySource: context.key.source,
-      keyId: context.key.keyId,
-      durationMs: performance.now() - started,
-      details: { timings: roundTimings(context.timings), ...result.details },
-    } as const;
-    // The operation is done once its lease is released; a database blip now delays the event, never loses it.
-    await completeDurably([{ label: "record an operation event", write: () => recordInstanceEvent(deps.db, successEvent) }], logContext);
+    // Done once the lease is released; a database blip now delays the event, never loses it (a caller's commit carried it already).
+    if (!input.commit) await completeDurably([{ label: "record an operation event", write: () => recordInstanceEvent(deps.db, successEvent()) }], logContext);
     recordOperation(input.operation, result.outcome ?? "success", performance.now() - started);
     return row;
   } catch (thrown) {
@@ -171,7 +187,7 @@ export async function runOperation(
       errorCode: error.code,
       errorMessage: error.message,
       durationMs: performance.now() - started,
-      details: { timings: roundTimings(context.timings), ...(error.details ?? {}) },
+      details: { timings: roundTimings(context.timings), ...input.commit?.details, ...(error.details ?? {}) },
     } as const;
     // Tried at once; while the database is unavailable, retried in order in the background with
     // capped backoff, so the lease is free seconds after it returns (not after the lease TTL) and
@@ -200,6 +216,21 @@ function withSupersededKeysAnnounced(result: OperationResult, instanceId: string
   return async (tx) => {
     await notifyKeyStateChanged(tx, { instanceId });
     await result.withRelease?.(tx);
+  };
+}
+
+/** The caller's record and the success event go into the release's transaction, after what the operation commits there. */
+function withCallerCommit(
+  commit: OperationCommit | undefined,
+  successEvent: () => InstanceEventInput & { outcome: "success" | "noop" },
+  withRelease: OperationResult["withRelease"],
+): OperationResult["withRelease"] {
+  if (!commit) return withRelease;
+  return async (tx) => {
+    await withRelease?.(tx);
+    const event = successEvent();
+    await commit.write(tx, event.outcome);
+    await recordInstanceEvent(tx, event);
   };
 }
 

@@ -3,13 +3,15 @@ import type { Actor } from "@/lib/audit/events";
 import type { LifecycleDeps } from "./deps";
 import { deployWithFreshKey } from "./deploy";
 import { requireKeyRing } from "./fresh-key";
-import { runOperation } from "./operation";
+import { runOperation, type OperationCommit } from "./operation";
 
 export interface InstanceOperationInput {
   instanceId: string;
   actor: Actor;
   /** Set for user callers: the operation only sees that user's instances (others are 404). */
   ownerId?: string;
+  /** A record the caller commits with the outcome, in the lease release's transaction (fleet job items). */
+  commit?: OperationCommit;
 }
 
 /**

@@ -16,14 +16,17 @@ export interface InstanceOperationInput {
 
 /**
  * Starts the instance with a freshly minted key (see deployWithFreshKey). On an instance that is
- * already running it is a no-op: no mint, no machine call, a `noop` event. Repeat calls are safe;
+ * already running it is a no-op: no mint, no machine call, a `noop` event (unless it takes over an
+ * interrupted operation's lease: then it deploys afresh). Repeat calls are safe;
  * a concurrent operation makes it fail `operation_in_progress`.
  */
 export async function startInstance(input: InstanceOperationInput, deps: LifecycleDeps): Promise<InstanceRow> {
   requireKeyRing(deps);
   return runOperation({ ...input, operation: "start", firstStep: "minting_key" }, deps, async (context) => {
-    const { row } = context.lease;
-    if (row.status === "running" && row.machineId) return { values: {}, outcome: "noop" };
+    const { row, interrupted } = context.lease;
+    // A start that takes over an interrupted operation cannot trust `running`: the dead operation
+    // sets it before the gateway confirmed the new key (a fleet job retrying its item lands here).
+    if (row.status === "running" && row.machineId && !interrupted) return { values: {}, outcome: "noop" };
     return deployWithFreshKey(context, "starting");
   });
 }

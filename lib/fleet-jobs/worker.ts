@@ -6,7 +6,7 @@ import { redeployInstance, startInstance, stopInstance, type LifecycleDeps } fro
 import { AppError } from "@/lib/errors";
 import { toAppError, type OperationCommit } from "@/lib/instances/operation";
 import { logger } from "@/shared/logger";
-import { finishJobIfDone } from "./jobs";
+import { finishDoneFleetJobs, finishJobIfDone } from "./jobs";
 
 export interface FleetJobWorkerOptions {
   /** Items this worker runs at once (FLEET_JOB_CONCURRENCY). */
@@ -171,15 +171,26 @@ export async function workFleetJobs(options: FleetJobWorkerOptions, deps: FleetJ
   const limit = options.limit ?? Number.POSITIVE_INFINITY;
   const jobOf = jobLookup(deps.db);
   const worker = async () => {
+    // A job can only have finished when a worker moves past it (items are claimed in job order),
+    // so that is when it is checked: once per job and worker, not once per item.
+    let lastJobId: string | undefined;
+    const leaveJob = async (next: string | undefined) => {
+      if (lastJobId && lastJobId !== next) await finishJobIfDone(deps.db, lastJobId).catch((error: unknown) => logger.warn("could not mark a fleet job finished; the next poll does", { jobId: lastJobId, error }));
+      lastJobId = next;
+    };
     while (summary.claimed < limit) {
       const claimed = await claimNextFleetJobItem(deps.db, options.claimTtlMs);
+      await leaveJob(claimed?.jobId);
       if (!claimed) return;
       summary.claimed++;
       const item = { ...claimed, ...(await jobOf(claimed.jobId)) };
       await workItem(item, options, deps, summary);
     }
+    await leaveJob(undefined);
   };
   await Promise.all(Array.from({ length: Math.max(1, options.concurrency) }, worker));
+  // An idle run also finishes any job whose last check was lost (a database blip at that moment).
+  if (summary.claimed === 0) await finishDoneFleetJobs(deps.db);
   return summary;
 }
 
@@ -203,17 +214,15 @@ async function workItem(item: ClaimedItem, options: FleetJobWorkerOptions, deps:
   } finally {
     clearInterval(heartbeat);
   }
+  if (!values) return;
   try {
-    if (values) {
-      // Fenced by the claim token: a worker whose claim was taken over records nothing.
-      const [recorded] = await deps.db
-        .update(fleetJobItems)
-        .set({ ...values, claimToken: null, claimExpiresAt: null })
-        .where(holdsClaim(item))
-        .returning({ id: fleetJobItems.id });
-      if (!recorded) logger.warn("a fleet job item was taken over before its outcome was recorded", { jobId: item.jobId, itemId: item.id });
-    }
-    if (values?.state !== "pending") await finishJobIfDone(deps.db, item.jobId);
+    // Fenced by the claim token: a worker whose claim was taken over records nothing.
+    const [recorded] = await deps.db
+      .update(fleetJobItems)
+      .set({ ...values, claimToken: null, claimExpiresAt: null })
+      .where(holdsClaim(item))
+      .returning({ id: fleetJobItems.id });
+    if (!recorded) logger.warn("a fleet job item was taken over before its outcome was recorded", { jobId: item.jobId, itemId: item.id });
   } catch (error) {
     // The claim runs out and the item is claimed again: a failed or revoke-keys item runs once more.
     logger.warn("could not record a fleet job item's outcome; it will be retried", { jobId: item.jobId, itemId: item.id, error });

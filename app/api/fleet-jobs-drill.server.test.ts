@@ -128,6 +128,9 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)("fleet-job drill: 200 items, two
     }));
     const itemOf = new Map(items.map((item) => [item.targetId, item.id]));
     const starts = events.filter((event) => event.action === "start");
+    const p50 = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
+    const timings = (["mint", "machine", "wait", "credential"] as const).map((step) => `${step} ${p50(starts.map((event) => (event.details as { timings?: Record<string, number> }).timings?.[step] ?? 0)).toFixed(0)} ms`);
+    console.log(`fleet-job drill: a start takes ${p50(starts.map((event) => event.durationMs ?? 0))} ms at the median (${timings.join(", ")})`);
     expect(starts.filter((event) => event.outcome !== "success")).toEqual([]);
     expect(starts.map((event) => event.instanceId).sort()).toEqual([...ids].sort());
     for (const event of starts) {

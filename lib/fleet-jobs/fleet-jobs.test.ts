@@ -205,6 +205,11 @@ describe.skipIf(!havePostgres)("fleet jobs on two replicas (real PostgreSQL, loc
     await pauseFleetJob(db, job.id);
     await expect(pauseFleetJob(db, job.id)).rejects.toMatchObject({ code: "invalid_state" });
     expect(await workFleetJobs(OPTIONS, deps!)).toMatchObject({ claimed: 0 });
+    // A newer job is worked while the older one is paused, and finishes.
+    const newer = await createFleetJob(db, { kind: "start", selection: { type: "instances", ids: ids.slice(6, 8) } }, admin, new Date());
+    expect(await workFleetJobs(OPTIONS, deps!)).toMatchObject({ claimed: 2, noop: 2 });
+    expect(await getFleetJobOrThrow(db, newer.id)).toMatchObject({ state: "finished", counts: { noop: 2 } });
+    expect(await getFleetJobOrThrow(db, job.id)).toMatchObject({ state: "paused", counts: { pending: 6 } });
 
     await resumeFleetJob(db, job.id);
     expect(await workFleetJobs({ ...OPTIONS, concurrency: 1, limit: 2 }, deps!)).toMatchObject({ claimed: 2, noop: 2 });

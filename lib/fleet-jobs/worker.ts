@@ -1,5 +1,5 @@
-import { and, asc, eq, lte, or, sql, lt } from "drizzle-orm";
-import type { Database } from "@/db";
+import { and, eq, sql } from "drizzle-orm";
+import { queryRows, type Database } from "@/db";
 import { fleetJobItems, fleetJobs, type FleetJobKind } from "@/db/schema";
 import type { Actor } from "@/lib/audit/events";
 import { redeployInstance, startInstance, stopInstance, type LifecycleDeps } from "@/lib/instances";
@@ -43,41 +43,40 @@ export interface ClaimedItem {
 }
 
 /**
- * Claims the next item of any running job, oldest first (items are numbered in job and position
- * order): a pending item whose retry time has come, or one whose claim ran out (its worker died).
+ * Claims the next item of any running job: first an item whose claim ran out (its worker died),
+ * then the first pending item, by position, of the oldest running job whose retry time has come.
  * One statement: `FOR UPDATE SKIP LOCKED` keeps racing replicas off each other's pick, and the new
- * claim token fences the old worker, whatever it writes later is refused. Undefined when no item
- * is claimable.
+ * claim token fences the old worker, whatever it writes later is refused. Each branch walks a
+ * partial index of exactly the rows it wants (running items by claim expiry; a job's pending items
+ * in order), so its cost does not grow with the items already done, nor with paused jobs' items.
+ * Undefined when no item is claimable.
  */
 export async function claimNextFleetJobItem(db: Database, claimTtlMs: number): Promise<Omit<ClaimedItem, "kind" | "createdBy"> | undefined> {
-  const next = db
-    .select({ id: fleetJobItems.id })
-    .from(fleetJobItems)
-    .where(
-      and(
-        sql`${fleetJobItems.state} in ('pending', 'running')`,
-        or(
-          and(eq(fleetJobItems.state, "pending"), lte(fleetJobItems.notBefore, sql`now()`)),
-          and(eq(fleetJobItems.state, "running"), lt(fleetJobItems.claimExpiresAt, sql`now()`)),
-        ),
-        sql`exists (select 1 from ${fleetJobs} where ${fleetJobs.id} = ${fleetJobItems.jobId} and ${fleetJobs.state} = 'running')`,
-      ),
-    )
-    .orderBy(asc(fleetJobItems.id))
-    .limit(1)
-    .for("update", { skipLocked: true });
-  const [claimed] = await db
-    .update(fleetJobItems)
-    .set({
-      state: "running",
-      claimToken: sql`gen_random_uuid()`,
-      claimExpiresAt: sql`now() + ${claimTtlMs} * interval '1 millisecond'`,
-      attempts: sql`${fleetJobItems.attempts} + 1`,
-      startedAt: sql`coalesce(${fleetJobItems.startedAt}, now())`,
-    })
-    .where(eq(fleetJobItems.id, sql`(${next})`))
-    .returning({ id: fleetJobItems.id, jobId: fleetJobItems.jobId, targetId: fleetJobItems.targetId, token: fleetJobItems.claimToken });
-  return claimed ? { ...claimed, token: claimed.token! } : undefined;
+  const [claimed] = await queryRows<Omit<ClaimedItem, "kind" | "createdBy">>(
+    db,
+    sql`update fleet_job_items set
+          state = 'running',
+          claim_token = gen_random_uuid(),
+          claim_expires_at = now() + ${claimTtlMs} * interval '1 millisecond',
+          attempts = attempts + 1,
+          started_at = coalesce(started_at, now())
+        where id = coalesce(
+          (select item.id from fleet_job_items item
+             where item.state = 'running' and item.claim_expires_at < now()
+               and exists (select 1 from fleet_jobs job where job.id = item.job_id and job.state = 'running')
+             order by item.claim_expires_at limit 1 for update of item skip locked),
+          (select pending.id
+             from (select id from fleet_jobs where state = 'running' order by created_at, id) job
+             cross join lateral (
+               select item.id from fleet_job_items item
+                 where item.job_id = job.id and item.state = 'pending' and item.not_before <= now()
+                 order by item.id limit 1 for update skip locked
+             ) pending
+             limit 1)
+        )
+        returning id, job_id as "jobId", target_id as "targetId", claim_token as token`,
+  );
+  return claimed ? { ...claimed, id: Number(claimed.id) } : undefined;
 }
 
 /** The job an item belongs to (kind and who started it never change), read once per job per run. */

@@ -158,7 +158,9 @@ const RETRYABLE = new Set(["operation_in_progress", "database_unavailable"]);
 /**
  * Works fleet jobs until no item is claimable (or `limit` items were claimed), `concurrency` items
  * at a time. Each item runs under its claim, renewed while it runs, and ends in exactly one
- * recorded outcome: succeeded, noop, or failed with the error's code and message. An item whose
+ * recorded outcome: succeeded, noop, or failed with the error's code and message; a lifecycle
+ * item's success commits with its operation, so an item whose operation ended is never run
+ * again, whenever its worker dies (a failure is recorded just after). An item whose
  * instance is busy (`operation_in_progress`, the instance's own lease) or whose database write
  * failed transiently is put back with a retry time, not failed. An item whose worker died is
  * claimed again once its claim runs out; the operation lease it may have left on the instance

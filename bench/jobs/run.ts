@@ -1,26 +1,32 @@
 /**
  * `npm run bench:jobs`: fleet-job throughput. A redeploy job over N instances on the Fly fake, whose
- * machine update and machine wait each take L ms, worked by two replicas (two workers, each with
- * its own database connection on PostgreSQL) at FLEET_JOB_CONCURRENCY each. Prints the wall time
- * from job creation until the job is finished, and its ratio to the provider-bound minimum:
- * N × 2 calls × L ÷ (replicas × concurrency). Every item must succeed exactly once.
+ * machine update and machine wait each take L ms, worked by two replicas at FLEET_JOB_CONCURRENCY
+ * each. On PostgreSQL each replica is a process of its own (bench/jobs/replica.ts: its own event
+ * loop and pool, as in production), sharing the database and the fake, which runs here; on PGlite
+ * (one process per database) both work in this process. Prints the wall time from job creation
+ * until the job is finished, its ratio to the provider-bound minimum
+ * N × 2 calls × L ÷ (replicas × concurrency), and the CPU each replica used. Every item must
+ * succeed exactly once.
  *
  *   npm run bench:jobs -- [--instances 1000] [--latency-ms 300] [--concurrency 8] [--replicas 2] [--driver pglite|postgres]
  *
  * With --driver postgres it uses TEST_DATABASE_URL (a throwaway database is created and dropped).
  */
+import { fork, type ChildProcess } from "node:child_process";
+import path from "node:path";
 import { parseArgs } from "node:util";
 import { and, count, eq } from "drizzle-orm";
-import { openDatabase, type DatabaseDriver, type DatabaseHandle } from "@/db/client";
+import type { DatabaseDriver } from "@/db/client";
 import { instanceEvents } from "@/db/schema";
 import { getEnv } from "@/shared/env";
 import { createFleetJob, getFleetJobOrThrow } from "@/lib/fleet-jobs/jobs";
-import { workFleetJobs, type FleetJobWorkerDeps } from "@/lib/fleet-jobs/worker";
+import { workFleetJobs, type FleetJobWorkSummary } from "@/lib/fleet-jobs/worker";
 import { createLifecycleHarness } from "@/test/instances/harness";
 import { createFlyMachineProvider } from "@/lib/machines/fly/provider";
 import { startFakeFly } from "@/test/fly/fake-fly";
 import type { MachineProvider } from "@/lib/machines/types";
 import { seedRunningFleet, startGatewayStandIn } from "../fly-stand-in";
+import type { BenchReplicaConfig, BenchReplicaMessage } from "./replica";
 
 const { values } = parseArgs({
   options: {
@@ -50,30 +56,38 @@ async function main() {
     gatewayUrl: (machine: { id: string }) => `${standIn.url}/m/${machine.id}`,
   });
   const harness = await createLifecycleHarness(driver, { machines });
-  const extraHandles: DatabaseHandle[] = [];
+  const children: ChildProcess[] = [];
   try {
     const owner = await harness.createUser();
     const admin = await harness.createUser();
     await seedRunningFleet({ fly, db: harness.database.db, ownerId: owner.id, count: total });
 
-    // Each replica has its own connection pool, as separate processes would.
-    const replicas: FleetJobWorkerDeps[] = [];
-    for (let index = 0; index < replicaCount; index++) {
-      let db = harness.database.db;
-      if (index > 0 && harness.database.url) {
-        const handle = await openDatabase({ url: harness.database.url, driver });
-        extraHandles.push(handle);
-        db = handle.db;
-      }
-      replicas.push({ ...harness.deps, db, revokeKeys: async () => {} });
-    }
     fake.inject("Machines_update", { type: "delay", ms: latencyMs }, total);
     fake.inject("Machines_wait", { type: "delay", ms: latencyMs }, total);
+    const { deps } = harness;
+    const replicas = harness.database.url
+      ? await startReplicaProcesses({
+          databaseUrl: harness.database.url,
+          keyRingSecret: deps.keyRing!.current,
+          encryptionKeyHex: deps.encryptionKey.toString("hex"),
+          gatewayTokenSecret: deps.gatewayTokenSecret,
+          whoamiUrl: deps.whoamiUrl,
+          fly: { url: fake.url, token: fake.token, app: fake.app },
+          standInUrl: standIn.url,
+          concurrency,
+        })
+      : undefined;
+    children.push(...(replicas?.children ?? []));
 
     const started = performance.now();
     const job = await createFleetJob(harness.database.db, { kind: "redeploy", selection: { type: "filter", filter: {}, sort: "lastActivityAt", order: "asc" } }, admin, new Date());
     const createdMs = performance.now() - started;
-    const summaries = await Promise.all(replicas.map((deps) => workFleetJobs({ concurrency, claimTtlMs: 60_000, busyRetryMs: 1_000 }, deps)));
+    const results = replicas
+      ? await replicas.go()
+      : await Promise.all(
+          Array.from({ length: replicaCount }, () => workFleetJobs({ concurrency, claimTtlMs: 60_000, busyRetryMs: 1_000 }, { ...deps, revokeKeys: async () => {} }).then((summary) => ({ summary, cpuMs: NaN }))),
+        );
+    const summaries = results.map((result) => result.summary);
     const wallMs = performance.now() - started;
 
     const finished = await getFleetJobOrThrow(harness.database.db, job.id);
@@ -85,6 +99,11 @@ async function main() {
     const ratio = wallMs / boundMs;
     console.log(`  job created (filter resolved to ${finished.totalItems} items) in ${createdMs.toFixed(0)} ms; state ${finished.state}, counts ${JSON.stringify(finished.counts)}`);
     console.log(`  items per replica: ${summaries.map((summary) => summary.succeeded).join(" + ")}; successful redeploy events: ${redeploys?.value ?? 0}`);
+    console.log(
+      replicas
+        ? `  replicas as processes of their own; CPU per replica: ${results.map((result) => `${(result.cpuMs / 1000).toFixed(1)} s`).join(", ")} (${((results.reduce((sum, result) => sum + result.cpuMs, 0) / total)).toFixed(1)} ms per item)`
+        : "  replicas in this process (PGlite)",
+    );
     console.log(`  wall time from creation to finished: ${(wallMs / 1000).toFixed(1)} s`);
     console.log(`  provider-bound minimum (${total} × ${CALLS_PER_REDEPLOY} × ${latencyMs} ms ÷ (${replicaCount} × ${concurrency})): ${(boundMs / 1000).toFixed(1)} s`);
     console.log(`  ratio: ${ratio.toFixed(2)}× (target ≤ ${TARGET_RATIO}×) ${ratio <= TARGET_RATIO ? "(met)" : "(missed)"}`);
@@ -96,11 +115,36 @@ async function main() {
     console.log(`  per redeploy, p50: total ${p50(events.map((event) => event.durationMs ?? 0)).toFixed(0)} ms (${perStep.join(", ")})`);
     if (finished.state !== "finished" || finished.counts.succeeded !== total || redeploys?.value !== total) process.exitCode = 1;
   } finally {
-    for (const handle of extraHandles) await handle.close();
+    for (const child of children) child.kill();
     await harness.close();
     await standIn.close();
     await fake.close();
   }
+}
+
+/** Forks the replicas and waits until each has its database open; `go` starts them all at once and collects their summaries. */
+async function startReplicaProcesses(config: BenchReplicaConfig) {
+  const script = path.join(import.meta.dirname, "replica.ts");
+  const children = Array.from({ length: replicaCount }, () => fork(script, [], { execArgv: ["--import", "tsx", "--conditions=react-server"], stdio: "inherit" }));
+  const next = (child: ChildProcess) =>
+    new Promise<BenchReplicaMessage>((resolve, reject) => {
+      child.once("message", (message) => resolve(message as BenchReplicaMessage));
+      child.once("exit", (code) => reject(new Error(`a bench replica exited (${code})`)));
+    });
+  const ready = children.map(next);
+  for (const child of children) child.send(config);
+  await Promise.all(ready);
+  return {
+    children,
+    async go(): Promise<{ summary: FleetJobWorkSummary; cpuMs: number }[]> {
+      const done = children.map(next);
+      for (const child of children) child.send("go");
+      return (await Promise.all(done)).map((message) => {
+        if (message.type !== "done") throw new Error("a bench replica answered out of turn");
+        return { summary: message.summary, cpuMs: message.cpuMs };
+      });
+    },
+  };
 }
 
 main().then(

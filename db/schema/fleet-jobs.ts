@@ -63,8 +63,9 @@ export const fleetJobItems = pgTable(
   (table) => [
     index("fleet_job_items_job_idx").on(table.jobId, table.position),
     index("fleet_job_items_open_idx").on(table.jobId, table.state, table.notBefore).where(sql`${table.state} in ('pending', 'running')`),
-    // The claim walks open items in id order and stops at the first free one.
-    index("fleet_job_items_claim_idx").on(table.id).where(sql`${table.state} in ('pending', 'running')`),
+    // The claim walks a running job's pending items in order, and running items by claim expiry.
+    index("fleet_job_items_pending_idx").on(table.jobId, table.id).where(sql`${table.state} = 'pending'`),
+    index("fleet_job_items_claim_expiry_idx").on(table.claimExpiresAt).where(sql`${table.state} = 'running'`),
   ],
 );
 

@@ -10,7 +10,7 @@ import { rotatePepper } from "@/lib/keys/rotate-pepper";
 import { createLocalMachineProvider } from "@/lib/machines/local/provider";
 import type { MachineProvider } from "@/lib/machines/types";
 import { cancelFleetJob, createFleetJob, getFleetJobOrThrow, pauseFleetJob, resumeFleetJob } from "./jobs";
-import { claimNextFleetJobItem, workFleetJobs, type FleetJobWorkerDeps, type FleetJobWorkerOptions } from "./worker";
+import { claimNextFleetJobItem, runClaimedFleetJobItem, workFleetJobs, type FleetJobWorkerDeps, type FleetJobWorkerOptions } from "./worker";
 
 /** The local provider (real gateway processes), counting the machine calls made per machine and per kind. */
 function countingProvider(inner: MachineProvider) {
@@ -135,6 +135,68 @@ describe.skipIf(!havePostgres)("fleet jobs on two replicas (real PostgreSQL, loc
     expect(running.every((row) => row.status === "running")).toBe(true);
   }, 120_000);
 
+  /** Successful (or no-op) events of `action` that name this fleet job item. */
+  const eventsOfItem = (itemId: number, action: string) =>
+    harness.database.db
+      .select({ instanceId: instanceEvents.instanceId, outcome: instanceEvents.outcome })
+      .from(instanceEvents)
+      .where(and(eq(instanceEvents.action, action), inArray(instanceEvents.outcome, ["success", "noop"]), sql`(${instanceEvents.details} ->> 'fleetJobItemId')::bigint = ${itemId}`));
+
+  it("an item whose worker died right after its operation ended is not run again: its outcome and audit event committed with the operation", async () => {
+    const db = harness.database.db;
+    const targets = ids.slice(3, 6);
+    const job = await createFleetJob(db, { kind: "redeploy", selection: { type: "instances", ids: targets } }, admin, new Date());
+    const updatesBefore = counting.calls.filter((call) => call.method === "update").length;
+
+    // A replica claims the first item and runs its redeploy to the end, then dies before any
+    // bookkeeping of its own (no record, no claim release, no job check).
+    const claimed = await claimNextFleetJobItem(db, OPTIONS.claimTtlMs);
+    const result = await runClaimedFleetJobItem({ ...claimed!, kind: "redeploy", createdBy: admin.id }, replicas()[0]!);
+    expect(result).toEqual({ outcome: "succeeded", recorded: true });
+    const [row] = await db.select().from(fleetJobItems).where(eq(fleetJobItems.id, claimed!.id));
+    expect(row).toMatchObject({ state: "succeeded", claimToken: null, claimExpiresAt: null, attempts: 1 });
+    expect(await eventsOfItem(claimed!.id, "redeploy")).toEqual([{ instanceId: claimed!.targetId, outcome: "success" }]);
+
+    // Long after its claim would have run out, both replicas work the job: that item is not claimed again.
+    await new Promise((resolve) => setTimeout(resolve, OPTIONS.claimTtlMs + 100));
+    const summaries = await Promise.all(replicas().map((deps) => workFleetJobs(OPTIONS, deps)));
+    expect(summaries.reduce((sum, summary) => sum + summary.claimed, 0)).toBe(targets.length - 1);
+    expect(await getFleetJobOrThrow(db, job.id)).toMatchObject({ state: "finished", counts: { succeeded: targets.length } });
+
+    // Exactly once per target: one successful redeploy event naming its item, one machine update.
+    const items = await db.select({ id: fleetJobItems.id, targetId: fleetJobItems.targetId }).from(fleetJobItems).where(eq(fleetJobItems.jobId, job.id));
+    for (const item of items) expect(await eventsOfItem(item.id, "redeploy")).toEqual([{ instanceId: item.targetId, outcome: "success" }]);
+    const updates = counting.calls.filter((call) => call.method === "update").slice(updatesBefore);
+    const machineOf = new Map((await db.select({ id: instances.id, machineId: instances.machineId }).from(instances).where(inArray(instances.id, targets))).map((r) => [r.machineId, r.id]));
+    expect(updates.map((call) => machineOf.get(call.id)).sort()).toEqual([...targets].sort());
+  }, 60_000);
+
+  it("a worker whose claim was taken over cannot commit its item's outcome: its operation fails, the new claim's run is the one recorded", async () => {
+    const db = harness.database.db;
+    const target = ids[6]!;
+    const job = await createFleetJob(db, { kind: "redeploy", selection: { type: "instances", ids: [target] } }, admin, new Date());
+    const stale = await claimNextFleetJobItem(db, OPTIONS.claimTtlMs);
+    // Its claim runs out while it is still alive (a stalled worker), and another worker claims the item.
+    await db.update(fleetJobItems).set({ claimExpiresAt: sql`now() - interval '1 second'` }).where(eq(fleetJobItems.id, stale!.id));
+    const fresh = await claimNextFleetJobItem(db, OPTIONS.claimTtlMs);
+    expect(fresh).toMatchObject({ id: stale!.id });
+    expect(fresh!.token).not.toBe(stale!.token);
+
+    const [deps] = replicas();
+    await expect(runClaimedFleetJobItem({ ...stale!, kind: "redeploy", createdBy: admin.id }, deps!)).rejects.toMatchObject({ code: "operation_in_progress" });
+    expect(await eventsOfItem(stale!.id, "redeploy")).toEqual([]);
+    const [held] = await db.select().from(fleetJobItems).where(eq(fleetJobItems.id, stale!.id));
+    expect(held).toMatchObject({ state: "running", claimToken: fresh!.token });
+
+    expect(await runClaimedFleetJobItem({ ...fresh!, kind: "redeploy", createdBy: admin.id }, deps!)).toEqual({ outcome: "succeeded", recorded: true });
+    expect(await eventsOfItem(stale!.id, "redeploy")).toEqual([{ instanceId: target, outcome: "success" }]);
+    const [instance] = await db.select().from(instances).where(eq(instances.id, target));
+    expect(instance).toMatchObject({ status: "running", leaseToken: null });
+    expect(instance!.deployedKeyId).toBe(instance!.keyId);
+    const [done] = await db.select().from(fleetJobItems).where(eq(fleetJobItems.jobId, job.id));
+    expect(done).toMatchObject({ state: "succeeded", claimToken: null });
+  }, 60_000);
+
   it("pause holds a job's items, resume goes on where it stopped, cancel ends it; a second start is a no-op", async () => {
     const db = harness.database.db;
     const [deps] = replicas();
@@ -143,6 +205,11 @@ describe.skipIf(!havePostgres)("fleet jobs on two replicas (real PostgreSQL, loc
     await pauseFleetJob(db, job.id);
     await expect(pauseFleetJob(db, job.id)).rejects.toMatchObject({ code: "invalid_state" });
     expect(await workFleetJobs(OPTIONS, deps!)).toMatchObject({ claimed: 0 });
+    // A newer job is worked while the older one is paused, and finishes.
+    const newer = await createFleetJob(db, { kind: "start", selection: { type: "instances", ids: ids.slice(6, 8) } }, admin, new Date());
+    expect(await workFleetJobs(OPTIONS, deps!)).toMatchObject({ claimed: 2, noop: 2 });
+    expect(await getFleetJobOrThrow(db, newer.id)).toMatchObject({ state: "finished", counts: { noop: 2 } });
+    expect(await getFleetJobOrThrow(db, job.id)).toMatchObject({ state: "paused", counts: { pending: 6 } });
 
     await resumeFleetJob(db, job.id);
     expect(await workFleetJobs({ ...OPTIONS, concurrency: 1, limit: 2 }, deps!)).toMatchObject({ claimed: 2, noop: 2 });

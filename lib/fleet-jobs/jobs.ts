@@ -275,3 +275,16 @@ export async function finishJobIfDone(db: Database, jobId: string): Promise<void
       ),
     );
 }
+
+/** Marks finished every running job with no pending or running item left (one statement; safe to repeat). */
+export async function finishDoneFleetJobs(db: Database): Promise<void> {
+  await db
+    .update(fleetJobs)
+    .set({ state: "finished", finishedAt: sql`now()`, updatedAt: sql`now()` })
+    .where(
+      and(
+        eq(fleetJobs.state, "running"),
+        sql`not exists (select 1 from ${fleetJobItems} where ${fleetJobItems.jobId} = ${fleetJobs.id} and ${fleetJobItems.state} in ('pending', 'running'))`,
+      ),
+    );
+}

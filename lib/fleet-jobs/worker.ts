@@ -1,11 +1,13 @@
-import { and, asc, eq, lte, or, sql, lt } from "drizzle-orm";
-import type { Database } from "@/db";
-import { fleetJobItems, fleetJobs, instances, type FleetJobKind } from "@/db/schema";
+import { and, eq, sql } from "drizzle-orm";
+import { queryRows, type Database } from "@/db";
+import { fleetJobItems, fleetJobs, type FleetJobKind } from "@/db/schema";
 import type { Actor } from "@/lib/audit/events";
 import { redeployInstance, startInstance, stopInstance, type LifecycleDeps } from "@/lib/instances";
+import { AppError } from "@/lib/errors";
+import type { OperationCommit } from "@/lib/instances/operation";
 import { toAppError } from "@/lib/instances/operation-errors";
 import { logger } from "@/shared/logger";
-import { finishJobIfDone } from "./jobs";
+import { finishDoneFleetJobs, finishJobIfDone } from "./jobs";
 
 export interface FleetJobWorkerOptions {
   /** Items this worker runs at once (FLEET_JOB_CONCURRENCY). */
@@ -42,41 +44,40 @@ export interface ClaimedItem {
 }
 
 /**
- * Claims the next item of any running job, oldest first (items are numbered in job and position
- * order): a pending item whose retry time has come, or one whose claim ran out (its worker died).
+ * Claims the next item of any running job: first an item whose claim ran out (its worker died),
+ * then the first pending item, by position, of the oldest running job whose retry time has come.
  * One statement: `FOR UPDATE SKIP LOCKED` keeps racing replicas off each other's pick, and the new
- * claim token fences the old worker, whatever it writes later is refused. Undefined when no item
- * is claimable.
+ * claim token fences the old worker, whatever it writes later is refused. Each branch walks a
+ * partial index of exactly the rows it wants (running items by claim expiry; a job's pending items
+ * in order), so its cost does not grow with the items already done, nor with paused jobs' items.
+ * Undefined when no item is claimable.
  */
 export async function claimNextFleetJobItem(db: Database, claimTtlMs: number): Promise<Omit<ClaimedItem, "kind" | "createdBy"> | undefined> {
-  const next = db
-    .select({ id: fleetJobItems.id })
-    .from(fleetJobItems)
-    .where(
-      and(
-        sql`${fleetJobItems.state} in ('pending', 'running')`,
-        or(
-          and(eq(fleetJobItems.state, "pending"), lte(fleetJobItems.notBefore, sql`now()`)),
-          and(eq(fleetJobItems.state, "running"), lt(fleetJobItems.claimExpiresAt, sql`now()`)),
-        ),
-        sql`exists (select 1 from ${fleetJobs} where ${fleetJobs.id} = ${fleetJobItems.jobId} and ${fleetJobs.state} = 'running')`,
-      ),
-    )
-    .orderBy(asc(fleetJobItems.id))
-    .limit(1)
-    .for("update", { skipLocked: true });
-  const [claimed] = await db
-    .update(fleetJobItems)
-    .set({
-      state: "running",
-      claimToken: sql`gen_random_uuid()`,
-      claimExpiresAt: sql`now() + ${claimTtlMs} * interval '1 millisecond'`,
-      attempts: sql`${fleetJobItems.attempts} + 1`,
-      startedAt: sql`coalesce(${fleetJobItems.startedAt}, now())`,
-    })
-    .where(eq(fleetJobItems.id, sql`(${next})`))
-    .returning({ id: fleetJobItems.id, jobId: fleetJobItems.jobId, targetId: fleetJobItems.targetId, token: fleetJobItems.claimToken });
-  return claimed ? { ...claimed, token: claimed.token! } : undefined;
+  const [claimed] = await queryRows<Omit<ClaimedItem, "kind" | "createdBy">>(
+    db,
+    sql`update fleet_job_items set
+          state = 'running',
+          claim_token = gen_random_uuid(),
+          claim_expires_at = now() + ${claimTtlMs} * interval '1 millisecond',
+          attempts = attempts + 1,
+          started_at = coalesce(started_at, now())
+        where id = coalesce(
+          (select item.id from fleet_job_items item
+             where item.state = 'running' and item.claim_expires_at < now()
+               and exists (select 1 from fleet_jobs job where job.id = item.job_id and job.state = 'running')
+             order by item.claim_expires_at limit 1 for update of item skip locked),
+          (select pending.id
+             from (select id from fleet_jobs where state = 'running' order by created_at, id) job
+             cross join lateral (
+               select item.id from fleet_job_items item
+                 where item.job_id = job.id and item.state = 'pending' and item.not_before <= now()
+                 order by item.id limit 1 for update skip locked
+             ) pending
+             limit 1)
+        )
+        returning id, job_id as "jobId", target_id as "targetId", claim_token as token`,
+  );
+  return claimed ? { ...claimed, id: Number(claimed.id) } : undefined;
 }
 
 /** The job an item belongs to (kind and who started it never change), read once per job per run. */
@@ -110,30 +111,46 @@ async function renewClaim(db: Database, item: ClaimedItem, claimTtlMs: number): 
 
 type ItemOutcome = "succeeded" | "noop";
 
-/** Runs one item through the same lifecycle function a single click uses, as the admin who started the job. */
-async function runItem(item: ClaimedItem, deps: FleetJobWorkerDeps): Promise<ItemOutcome> {
+/**
+ * The item's outcome, written in the transaction that ends its operation (OperationCommit): the
+ * operation's end, this record and its audit event (which names the item) commit together, so an
+ * item whose operation finished is never run again, whenever its worker dies. Fenced by the claim
+ * token: a worker whose claim was taken over cannot commit, and its operation fails instead.
+ */
+function itemCommit(item: ClaimedItem, recorded: { outcome?: ItemOutcome }): OperationCommit {
+  return {
+    details: { fleetJobId: item.jobId, fleetJobItemId: item.id },
+    async write(tx, outcome) {
+      const state = outcome === "noop" ? "noop" : "succeeded";
+      const rows = await tx
+        .update(fleetJobItems)
+        .set({ state, errorCode: null, errorMessage: null, finishedAt: sql`now()`, claimToken: null, claimExpiresAt: null })
+        .where(holdsClaim(item))
+        .returning({ id: fleetJobItems.id });
+      if (rows.length === 0) throw new AppError("operation_in_progress", "Another worker took this fleet job item over; this run's result was not recorded.");
+      recorded.outcome = state;
+    },
+  };
+}
+
+/**
+ * Runs one claimed item through the same lifecycle function a single click uses, as the admin who
+ * started the job. A lifecycle item's outcome is recorded with its operation (itemCommit), so it
+ * is durable the moment the operation ends (`recorded: true`); a key revocation's outcome is
+ * recorded by the caller afterwards, so a worker dying in between has it run once more. Throws the
+ * operation's error; nothing is recorded then.
+ */
+export async function runClaimedFleetJobItem(item: ClaimedItem, deps: FleetJobWorkerDeps): Promise<{ outcome: ItemOutcome; recorded: boolean }> {
   const actor: Actor = { type: "admin", id: item.createdBy };
   if (item.kind === "revoke_keys") {
     await deps.revokeKeys({ userId: item.targetId, actor });
-    return "succeeded";
+    return { outcome: "succeeded", recorded: false };
   }
-  const input = { instanceId: item.targetId, actor };
-  if (item.kind === "redeploy") {
-    await redeployInstance(input, deps);
-    return "succeeded";
-  }
-  const [before] = await deps.db
-    .select({ status: instances.status, keyMintedAt: instances.keyMintedAt })
-    .from(instances)
-    .where(eq(instances.id, item.targetId))
-    .limit(1);
-  if (item.kind === "start") {
-    const after = await startInstance(input, deps);
-    // start on a running instance is a no-op: no mint, so the minted-at time did not move.
-    return before?.status === "running" && after.keyMintedAt?.getTime() === before.keyMintedAt?.getTime() ? "noop" : "succeeded";
-  }
-  await stopInstance(input, deps);
-  return before && (before.status === "stopped" || before.status === "provisioned") ? "noop" : "succeeded";
+  const committed: { outcome?: ItemOutcome } = {};
+  const input = { instanceId: item.targetId, actor, commit: itemCommit(item, committed) };
+  const operation = { redeploy: redeployInstance, start: startInstance, stop: stopInstance }[item.kind];
+  await operation(input, deps);
+  return { outcome: committed.outcome!, recorded: true };
 }
 
 /** Failures that say "not now" rather than "no": the item goes back to the queue. */
@@ -142,7 +159,9 @@ const RETRYABLE = new Set(["operation_in_progress", "database_unavailable"]);
 /**
  * Works fleet jobs until no item is claimable (or `limit` items were claimed), `concurrency` items
  * at a time. Each item runs under its claim, renewed while it runs, and ends in exactly one
- * recorded outcome: succeeded, noop, or failed with the error's code and message. An item whose
+ * recorded outcome: succeeded, noop, or failed with the error's code and message; a lifecycle
+ * item's success commits with its operation, so an item whose operation ended is never run
+ * again, whenever its worker dies (a failure is recorded just after). An item whose
  * instance is busy (`operation_in_progress`, the instance's own lease) or whose database write
  * failed transiently is put back with a retry time, not failed. An item whose worker died is
  * claimed again once its claim runs out; the operation lease it may have left on the instance
@@ -154,26 +173,37 @@ export async function workFleetJobs(options: FleetJobWorkerOptions, deps: FleetJ
   const limit = options.limit ?? Number.POSITIVE_INFINITY;
   const jobOf = jobLookup(deps.db);
   const worker = async () => {
+    // A job can only have finished when a worker moves past it (items are claimed in job order),
+    // so that is when it is checked: once per job and worker, not once per item.
+    let lastJobId: string | undefined;
+    const leaveJob = async (next: string | undefined) => {
+      if (lastJobId && lastJobId !== next) await finishJobIfDone(deps.db, lastJobId).catch((error: unknown) => logger.warn("could not mark a fleet job finished; the next poll does", { jobId: lastJobId, error }));
+      lastJobId = next;
+    };
     while (summary.claimed < limit) {
       const claimed = await claimNextFleetJobItem(deps.db, options.claimTtlMs);
+      await leaveJob(claimed?.jobId);
       if (!claimed) return;
       summary.claimed++;
       const item = { ...claimed, ...(await jobOf(claimed.jobId)) };
       await workItem(item, options, deps, summary);
     }
+    await leaveJob(undefined);
   };
   await Promise.all(Array.from({ length: Math.max(1, options.concurrency) }, worker));
+  // An idle run also finishes any job whose last check was lost (a database blip at that moment).
+  if (summary.claimed === 0) await finishDoneFleetJobs(deps.db);
   return summary;
 }
 
 async function workItem(item: ClaimedItem, options: FleetJobWorkerOptions, deps: FleetJobWorkerDeps, summary: FleetJobWorkSummary): Promise<void> {
   const heartbeat = setInterval(() => void renewClaim(deps.db, item, options.claimTtlMs).catch(() => {}), Math.max(200, options.claimTtlMs / 3));
   heartbeat.unref();
-  let values: Partial<typeof fleetJobItems.$inferInsert>;
+  let values: Partial<typeof fleetJobItems.$inferInsert> | undefined;
   try {
-    const outcome = await runItem(item, deps);
+    const { outcome, recorded } = await runClaimedFleetJobItem(item, deps);
     summary[outcome]++;
-    values = { state: outcome, errorCode: null, errorMessage: null, finishedAt: new Date() };
+    if (!recorded) values = { state: outcome, errorCode: null, errorMessage: null, finishedAt: new Date() };
   } catch (thrown) {
     const error = toAppError(thrown);
     if (RETRYABLE.has(error.code)) {
@@ -186,6 +216,7 @@ async function workItem(item: ClaimedItem, options: FleetJobWorkerOptions, deps:
   } finally {
     clearInterval(heartbeat);
   }
+  if (!values) return;
   try {
     // Fenced by the claim token: a worker whose claim was taken over records nothing.
     const [recorded] = await deps.db
@@ -194,9 +225,8 @@ async function workItem(item: ClaimedItem, options: FleetJobWorkerOptions, deps:
       .where(holdsClaim(item))
       .returning({ id: fleetJobItems.id });
     if (!recorded) logger.warn("a fleet job item was taken over before its outcome was recorded", { jobId: item.jobId, itemId: item.id });
-    if (values.state !== "pending") await finishJobIfDone(deps.db, item.jobId);
   } catch (error) {
-    // The claim runs out and the item is retried; its operation is safe to repeat.
+    // The claim runs out and the item is claimed again: a failed or revoke-keys item runs once more.
     logger.warn("could not record a fleet job item's outcome; it will be retried", { jobId: item.jobId, itemId: item.id, error });
   }
 }

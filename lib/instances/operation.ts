@@ -1,6 +1,6 @@
 import type { Database } from "@/db";
-import type { InstanceRow, InstanceStatus, KeySource, NewInstanceRow } from "@/db/schema";
-import { recordInstanceEvent, type Actor } from "@/lib/audit/events";
+import type { InstanceRow, KeySource, NewInstanceRow } from "@/db/schema";
+import { recordInstanceEvent, type Actor, type InstanceEventInput } from "@/lib/audit/events";
 import { notifyKeyStateChanged } from "@/lib/keys/invalidation";
 import { consumeUserOperation } from "@/lib/limits/rate-limit";
 import { logger } from "@/shared/logger";
@@ -12,7 +12,8 @@ import { recordOperation } from "@/lib/metrics";
 import type { LifecycleDeps } from "./deps";
 import { createLeaseFence, fenceMachineProvider } from "./fence";
 import { acquireLease, lostLeaseError, releaseLease, updateUnderLease, updateUnderLeaseIf, type Lease, type LifecycleOperation, type OperationStep } from "./lease";
-import { statusFromMachineState } from "./machine-status";
+import { recordInterruption } from "./interruption";
+import { observeMachine } from "./machine-status";
 import { toAppError } from "./operation-errors";
 
 /** Where an operation's time went, recorded on its audit event (and read by the benchmark). */
@@ -74,6 +75,21 @@ export interface OperationInput {
    * work (no rate-limit charge, no lease), and its body gets the checked key ring.
    */
   mints?: boolean;
+  /** What the caller records with the operation's outcome (see OperationCommit). */
+  commit?: OperationCommit;
+}
+
+/**
+ * A caller's record that must be durable together with the operation (a fleet job's item
+ * outcome): `write` runs in the transaction that releases the lease after a success or no-op, and
+ * that transaction then also appends the audit event, so the operation's end, the caller's record
+ * and the event commit together or not at all. A `write` that throws rolls the release back and
+ * the operation fails with its error, like any failure.
+ */
+export interface OperationCommit {
+  /** Added to the operation's audit event, success or failure (e.g. the fleet job item it ran for). */
+  details: Record<string, unknown>;
+  write(tx: Database, outcome: "success" | "noop"): Promise<void>;
 }
 
 /**
@@ -164,7 +180,16 @@ export async function runOperation(
   try {
     const result = await body(context as MintingOperationContext);
     const final = { ...result.values, lastActivityAt: deps.now() };
-    const withRelease = withSupersededKeysAnnounced(result, lease.instanceId);
+    const successEvent = () =>
+      ({
+        ...event,
+        outcome: result.outcome ?? "success",
+        keySource: context.key.source,
+        keyId: context.key.keyId,
+        durationMs: performance.now() - started,
+        details: { timings: roundTimings(context.timings), ...input.commit?.details, ...result.details },
+      }) as const;
+    const withRelease = withCallerCommit(input.commit, successEvent, withSupersededKeysAnnounced(result, lease.instanceId));
     const row = withRelease
       ? await deps.db.transaction(async (tx) => {
           const released = await releaseLease(tx, lease, final);
@@ -175,16 +200,8 @@ export async function runOperation(
     if (!row) throw lostLeaseError();
     // This process drops the instance's cached keys at once; other replicas hear the NOTIFY.
     if (result.values.deployedKeyId !== undefined) deps.keyStateCache?.invalidate({ instanceId: lease.instanceId });
-    const successEvent = {
-      ...event,
-      outcome: result.outcome ?? "success",
-      keySource: context.key.source,
-      keyId: context.key.keyId,
-      durationMs: performance.now() - started,
-      details: { timings: roundTimings(context.timings), ...result.details },
-    } as const;
-    // The operation is done once its lease is released; a database blip now delays the event, never loses it.
-    await completeDurably([{ label: "record an operation event", write: () => recordInstanceEvent(deps.db, successEvent) }], logContext);
+    // Done once the lease is released; a database blip now delays the event, never loses it (a caller's commit carried it already).
+    if (!input.commit) await completeDurably([{ label: "record an operation event", write: () => recordInstanceEvent(deps.db, successEvent()) }], logContext);
     recordOperation(input.operation, result.outcome ?? "success", performance.now() - started);
     return row;
   } catch (thrown) {
@@ -206,7 +223,7 @@ export async function runOperation(
       errorCode: error.code,
       errorMessage: error.message,
       durationMs: performance.now() - started,
-      details: { timings: roundTimings(context.timings), ...(error.details ?? {}) },
+      details: { timings: roundTimings(context.timings), ...input.commit?.details, ...(error.details ?? {}) },
     } as const;
     // Tried at once; while the database is unavailable, retried in order in the background with
     // capped backoff, so the lease is free seconds after it returns (not after the lease TTL) and
@@ -238,39 +255,19 @@ function withSupersededKeysAnnounced(result: OperationResult, instanceId: string
   };
 }
 
-/**
- * After a failed machine step: what the provider says the machine is doing now, and its version, so
- * the next operation's writes expect the version the machine really has (after a 409, say). Read
- * with the unfenced provider: the release it feeds is conditional on the lease anyway.
- */
-async function observeMachine(deps: LifecycleDeps, machineId: string | null): Promise<{ status: InstanceStatus; machineVersion?: string }> {
-  if (!machineId) return { status: "failed" };
-  try {
-    const machine = await deps.machines.get(machineId);
-    return { status: statusFromMachineState(machine.state), machineVersion: machine.version };
-  } catch {
-    return { status: "failed" };
-  }
-}
-
-/** The audit trace of a takeover: which operation died (or stalled) holding the lease, and at which step. */
-async function recordInterruption(deps: LifecycleDeps, lease: Lease, actor: Actor): Promise<void> {
-  const interrupted = lease.interrupted!;
-  await recordInstanceEvent(deps.db, {
-    instanceId: lease.instanceId,
-    userId: lease.row.ownerId,
-    actor,
-    action: "operation_interrupted",
-    outcome: "failure",
-    errorCode: "operation_interrupted",
-    errorMessage: `The ${interrupted.operation} operation stopped at ${interrupted.step ?? "an unknown step"} without finishing (its lease expired); ${lease.operation} took the instance over.`,
-    details: {
-      interruptedOperation: interrupted.operation,
-      interruptedStep: interrupted.step,
-      leaseExpiredAt: interrupted.leaseExpiredAt?.toISOString() ?? null,
-      takenOverBy: lease.operation,
-    },
-  }).catch((error: unknown) => logger.error("could not record an interrupted operation", { instanceId: lease.instanceId, error }));
+/** The caller's record and the success event go into the release's transaction, after what the operation commits there. */
+function withCallerCommit(
+  commit: OperationCommit | undefined,
+  successEvent: () => InstanceEventInput & { outcome: "success" | "noop" },
+  withRelease: OperationResult["withRelease"],
+): OperationResult["withRelease"] {
+  if (!commit) return withRelease;
+  return async (tx) => {
+    await withRelease?.(tx);
+    const event = successEvent();
+    await commit.write(tx, event.outcome);
+    await recordInstanceEvent(tx, event);
+  };
 }
 
 function roundTimings(timings: StepTimings): Record<string, number> {

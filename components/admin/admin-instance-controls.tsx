@@ -10,7 +10,7 @@ import { Button, type ButtonProps } from "@/components/ui/button";
 import { useAdminOperation, type AdminOperationSuccess, type AdminOperationVariables } from "@/lib/hooks/use-admin";
 import { isChanging, usePendingOperation, type ServerError } from "@/lib/hooks/use-instances";
 import type { InstanceOperation } from "@/lib/instances/dto";
-import type { FleetInstanceDto } from "@/lib/admin/fleet";
+import type { FleetInstanceDto } from "@/lib/admin/fleet-page";
 
 function successToast({ instance }: AdminOperationSuccess, { operation }: AdminOperationVariables) {
   const name = `“${instance.name}”`;

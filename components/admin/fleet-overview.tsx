@@ -8,7 +8,7 @@ import { cn } from "@/lib/utils";
 import { ExpiryChart } from "./expiry-chart";
 import { SigningRotation } from "./signing-rotation";
 import { formatCount, healthLook } from "./labels";
-import type { FleetOverview as Overview } from "@/lib/admin/fleet";
+import type { FleetOverview as Overview } from "@/lib/admin/overview";
 
 const UNUSABLE: KeyHealth[] = ["expired", "revoked", "unknown", "undeployed"];
 

@@ -22,7 +22,7 @@ import { FleetFilters } from "./fleet-filters";
 import { FleetTable, isRedeployable } from "./fleet-table";
 import { formatCount, healthLook, plural, sortLook } from "./labels";
 import type { BulkTargetsResult } from "@/lib/actions/admin";
-import type { FleetOverview } from "@/lib/admin/fleet";
+import type { FleetOverview } from "@/lib/admin/overview";
 import type { FleetViewData } from "@/lib/admin/read";
 
 /** How many instances the filters match, from the overview's status × health counts; null when an owner filter is set. */

@@ -1,6 +1,6 @@
 import type { Database } from "@/db";
 import { logger } from "@/shared/logger";
-import { getFleetOverview, type FleetOverview } from "./fleet";
+import { getFleetOverview, type FleetOverview } from "./overview";
 
 /**
  * The fleet overview (counts per status and key health, keys expiring per day) needs one pass over

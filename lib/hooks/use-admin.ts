@@ -4,7 +4,7 @@ import { useIsMutating, useMutation, useQuery, useQueryClient } from "@tanstack/
 import { redeployInstanceAsAdminAction, startInstanceAsAdminAction, stopInstanceAsAdminAction } from "@/lib/actions/admin";
 import type { AdminInstanceDetailData } from "@/lib/admin/read";
 import type { InstanceOperation } from "@/lib/instances/dto";
-import type { FleetInstanceDto } from "@/lib/admin/fleet";
+import type { FleetInstanceDto } from "@/lib/admin/fleet-page";
 import type { TimelineEventDto } from "@/lib/admin/instance-detail";
 import type { ActionResult } from "@/lib/actions/result";
 import { detailPollInterval, ServerError, type OperationSuccess } from "@/lib/hooks/use-instances";

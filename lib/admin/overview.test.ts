@@ -1,0 +1,151 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eq } from "drizzle-orm";
+import { instances, users, type UserRow } from "@/db/schema";
+import { createTestDatabase, testDrivers, type TestDatabase } from "@/test/db";
+import { DAY, NOW, SIGNING_KEYS, seedHealthMatrix, type LiveRow } from "@/test/admin/fleet-fixture";
+import { keyHealthValues } from "@/lib/instances/schemas";
+import { keyHealthSql } from "./key-health-sql";
+import { countKeyHealth, getFleetOverview } from "./overview";
+import { FRESH_MS, getCachedFleetOverview, invalidateFleetOverview, MAX_STALE_MS } from "./overview-cache";
+import { instanceStatusValues } from "./schemas";
+
+describe.each(testDrivers())("key health in SQL: the twin of computeKeyHealth, its counts and the fleet overview (%s)", (driver) => {
+  let database: TestDatabase;
+  let live: LiveRow[];
+
+  beforeAll(async () => {
+    database = await createTestDatabase(driver);
+    ({ live } = await seedHealthMatrix(database.db));
+  }, 120_000);
+
+  afterAll(async () => {
+    await database?.close();
+  });
+
+  it("the SQL key health agrees with computeKeyHealth on every combination", async () => {
+    const rows = await database.db
+      .select({ id: instances.id, health: keyHealthSql(NOW) })
+      .from(instances)
+      .innerJoin(users, eq(users.id, instances.ownerId));
+    const sqlHealth = new Map(rows.map((row) => [row.id, row.health]));
+    const disagreements = live.filter((row) => sqlHealth.get(row.id) !== row.health);
+    expect(disagreements).toEqual([]);
+    // Every bucket is exercised.
+    expect(new Set(live.map((row) => row.health))).toEqual(new Set(keyHealthValues));
+  });
+
+  it("counts per bucket equal the histogram of computeKeyHealth", async () => {
+    const counts = await countKeyHealth(database.db, NOW);
+    expect(counts.total).toBe(live.length);
+    for (const health of keyHealthValues) expect(counts.buckets[health], health).toBe(live.filter((row) => row.health === health).length);
+  });
+
+  it("the overview agrees with computeKeyHealth per bucket, counts per status, and bins usable keys by days to expiry", async () => {
+    const overview = await getFleetOverview(database.db, NOW);
+    const counts = await countKeyHealth(database.db, NOW);
+    expect({ total: overview.total, buckets: overview.buckets }).toEqual({ total: counts.total, buckets: counts.buckets });
+    for (const status of instanceStatusValues.filter((value) => value !== "destroyed")) {
+      expect(overview.statuses[status], status).toBe(live.filter((row) => row.status === status).length);
+      for (const health of keyHealthValues) {
+        expect(overview.statusHealth[status][health], `${status} ${health}`).toBe(live.filter((row) => row.status === status && row.health === health).length);
+      }
+    }
+    const rows = new Map((await database.db.select().from(instances)).map((row) => [row.id, row]));
+    const expected = Array.from({ length: 30 }, () => 0);
+    let previousWithinAWeek = 0;
+    for (const row of live) {
+      if (!["ok", "previous_signing_key", "expiring", "critical"].includes(row.health)) continue;
+      const full = rows.get(row.id)!;
+      const days = Math.ceil(((full.deployedKeyExpiresAt ?? full.keyExpiresAt)!.getTime() - NOW.getTime()) / DAY);
+      if (days >= 1 && days <= 30) expected[days - 1]! += 1;
+      if (row.health === "previous_signing_key" && days >= 4 && days <= 7) previousWithinAWeek += 1;
+    }
+    expect(overview.expiringPerDay).toEqual(expected);
+    // Days 1-3 are exactly the critical keys, 4-7 the expiring ones (and keys under a previous secret that expire then).
+    expect(overview.expiringPerDay.slice(0, 3).reduce((a, b) => a + b, 0)).toBe(overview.buckets.critical);
+    expect(overview.expiringPerDay.slice(3, 7).reduce((a, b) => a + b, 0)).toBe(overview.buckets.expiring + previousWithinAWeek);
+    expect(previousWithinAWeek).toBeGreaterThan(0);
+  });
+
+  it("counts running instances by the secret their deployed key is signed under", async () => {
+    const overview = await getFleetOverview(database.db, NOW);
+    const rows = (await database.db.select().from(instances)).filter((row) => !row.destroyedAt && row.status === "running");
+    const signerOf = (kid: string | null) =>
+      kid === null ? "unrecorded" : kid === SIGNING_KEYS.current ? "current" : SIGNING_KEYS.previous.includes(kid) ? "previous" : "retired";
+    const expected = { current: 0, previous: 0, retired: 0, unrecorded: 0 };
+    for (const row of rows) expected[signerOf(row.deployedKeySigningKid)] += 1;
+    expect(overview.runningBySigner).toEqual(expected);
+  });
+
+  it("the overview's earliest running expiry and overdue refreshes match the rows", async () => {
+    const thresholdHours = 72;
+    const overview = await getFleetOverview(database.db, NOW, { refreshThresholdHours: thresholdHours });
+    const running = (await database.db.select().from(instances)).filter((row) => row.status === "running" && !row.destroyedAt);
+    const expiries = running.flatMap((row) => (row.deployedKeyExpiresAt ? [row.deployedKeyExpiresAt.getTime()] : []));
+    expect(expiries.length).toBeGreaterThan(0);
+    expect(overview.runningKeyExpiresEarliestAt).toBe(new Date(Math.min(...expiries)).toISOString());
+    // Overdue: due (threshold before expiry, or revoked) more than the one-hour backoff cap ago.
+    const HOUR = 3600 * 1000;
+    const overdue = running.filter(
+      (row) =>
+        (row.deployedKeyExpiresAt !== null && row.deployedKeyExpiresAt.getTime() <= NOW.getTime() + thresholdHours * HOUR - HOUR) ||
+        (row.keyRevokedAt !== null && row.keyRevokedAt.getTime() <= NOW.getTime() - HOUR),
+    );
+    expect(overdue.length).toBeGreaterThan(0);
+    expect(overview.refreshOverdue).toBe(overdue.length);
+    // A longer threshold makes more keys due, so at least as many overdue.
+    const wider = await getFleetOverview(database.db, NOW, { refreshThresholdHours: 240 });
+    expect(wider.refreshOverdue).toBeGreaterThan(overview.refreshOverdue);
+  });
+});
+
+describe.each(testDrivers())("fleet overview cache (%s)", (driver) => {
+  let database: TestDatabase;
+  let owner: UserRow;
+
+  beforeAll(async () => {
+    database = await createTestDatabase(driver);
+    const created = await database.db
+      .insert(users)
+      .values([
+        { email: "ab%c@search.test" },
+        { email: "abxc@search.test" },
+        { email: "a_b@search.test" },
+        { email: "zed@search.test", role: "admin", name: "Zed Admin" },
+      ])
+      .returning();
+    owner = created[0]!;
+    await database.db
+      .insert(instances)
+      .values(created.slice(0, 3).map((user, index) => ({ ownerId: user.id, name: `s${index}`, provider: "local" as const, region: "local", imageTag: "latest" })));
+  }, 120_000);
+
+  afterAll(async () => {
+    await database?.close();
+  });
+
+  it("the overview cache serves fresh values, serves stale ones while one refresh runs, and recomputes after invalidation", async () => {
+    let clock = Date.parse("2031-01-01T00:00:00Z");
+    const options = { clock: () => clock };
+    const [a, b] = await Promise.all([getCachedFleetOverview(database.db, options), getCachedFleetOverview(database.db, options)]);
+    expect(a).toBe(b);
+    expect(a.computedAt).toBe("2031-01-01T00:00:00.000Z");
+    expect(a.total).toBe(3);
+    clock += FRESH_MS - 1;
+    expect(await getCachedFleetOverview(database.db, options)).toBe(a);
+    clock += 2;
+    // Stale: served at once, refreshed behind it.
+    expect(await getCachedFleetOverview(database.db, options)).toBe(a);
+    await expect.poll(async () => (await getCachedFleetOverview(database.db, options)).computedAt).toBe(new Date(clock).toISOString());
+    const refreshed = await getCachedFleetOverview(database.db, options);
+    await database.db.insert(instances).values({ ownerId: owner.id, name: "s3", provider: "local", region: "local", imageTag: "latest" });
+    expect((await getCachedFleetOverview(database.db, options)).total).toBe(3);
+    invalidateFleetOverview(database.db);
+    const after = await getCachedFleetOverview(database.db, options);
+    expect(after).not.toBe(refreshed);
+    expect(after.total).toBe(4);
+    // Too old to serve: the caller waits for a fresh one.
+    clock += MAX_STALE_MS;
+    expect((await getCachedFleetOverview(database.db, options)).computedAt).toBe(new Date(clock).toISOString());
+  });
+});

@@ -26,7 +26,7 @@ export interface KeyHealthSqlOptions {
 }
 
 /** `column` is one of `values` (false for none), as SQL. */
-export function inList(column: PgColumn, values: readonly string[]): SQL {
+export function inList(column: PgColumn | SQL, values: readonly string[]): SQL {
   return values.length ? sql`${column} in (${sql.join(values.map((value) => sql`${value}`), sql`, `)})` : sql`false`;
 }
 

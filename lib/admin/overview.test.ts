@@ -1,11 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eq } from "drizzle-orm";
+import { eq, inArray, sql } from "drizzle-orm";
 import { instances, users, type UserRow } from "@/db/schema";
 import { createTestDatabase, testDrivers, type TestDatabase } from "@/test/db";
-import { DAY, NOW, SIGNING_KEYS, seedHealthMatrix, type LiveRow } from "@/test/admin/fleet-fixture";
+import { at, DAY, NOW, SIGNING_KEYS, seedHealthMatrix, type LiveRow } from "@/test/admin/fleet-fixture";
+import { computeKeyHealth } from "@/lib/instances/key-health";
 import { keyHealthValues } from "@/lib/instances/schemas";
+import { pepperFingerprint } from "@/lib/keys/fingerprints";
+import type { SigningKeyIds } from "@/lib/tokens/key-ring";
+import { compactHealthCounts } from "./health-counts";
 import { keyHealthSql } from "./key-health-sql";
-import { countKeyHealth, getFleetOverview } from "./overview";
+import { countKeyHealth, getFleetOverview, scanFleetOverview } from "./overview";
 import { FRESH_MS, getCachedFleetOverview, invalidateFleetOverview, MAX_STALE_MS } from "./overview-cache";
 import { instanceStatusValues } from "./schemas";
 
@@ -97,6 +101,59 @@ describe.each(testDrivers())("key health in SQL: the twin of computeKeyHealth, i
     const wider = await getFleetOverview(database.db, NOW, { refreshThresholdHours: 240 });
     expect(wider.refreshOverdue).toBeGreaterThan(overview.refreshOverdue);
   });
+
+  /** The key-health histograms of computeKeyHealth over the live rows as they are now, one per moment. */
+  async function pureBuckets(moments: Date[], signingKeys: SigningKeyIds | null) {
+    const owners = new Map((await database.db.select().from(users)).map((owner) => [owner.id, pepperFingerprint(owner.apiTokenPepper)]));
+    const rows = (await database.db.select().from(instances)).filter((row) => !row.destroyedAt);
+    return moments.map((now) => {
+      const buckets = Object.fromEntries(keyHealthValues.map((value) => [value, 0]));
+      for (const row of rows) buckets[computeKeyHealth(row, owners.get(row.ownerId)!, now, signingKeys)]! += 1;
+      return buckets;
+    });
+  }
+
+  // Moments on and off the 15-minute buckets' edges, before, inside and past the 30-day horizon.
+  const OFFSETS = [0, -1, 7 * 60_000 + 13, 2 * DAY + 17, 3 * DAY - 1, 6.5 * DAY, 29 * DAY + 5, 31 * DAY];
+
+  async function expectCountsEqualScan(label: string, offsets = OFFSETS) {
+    const moments = offsets.map((offset) => new Date(NOW.getTime() + offset));
+    const pure = await pureBuckets(moments, SIGNING_KEYS);
+    for (const [index, now] of moments.entries()) {
+      for (const [signingKeys, refreshThresholdHours] of [[SIGNING_KEYS, 72], [null, 240]] as const) {
+        const options = { signingKeys, refreshThresholdHours };
+        const [fromCounts, scanned] = await Promise.all([getFleetOverview(database.db, now, options), scanFleetOverview(database.db, now, options)]);
+        expect(fromCounts, `${label} at ${now.toISOString()}`).toEqual(scanned);
+        if (signingKeys) expect(fromCounts.buckets, `${label} at ${now.toISOString()}`).toEqual(pure[index]);
+      }
+    }
+  }
+
+  it("the overview from the maintained counts equals the full scan and computeKeyHealth as time passes, and after writes, pepper changes and deletes", async () => {
+    // Keys expiring every 25 minutes from 3 days before NOW to 33 days after, so every bucket near a boundary holds some.
+    const [owner] = await database.db.select().from(users).orderBy(users.email).limit(1);
+    await database.db.execute(sql`
+      insert into instances (owner_id, name, provider, region, image_tag, status, key_id, deployed_key_id, key_expires_at, deployed_key_expires_at, key_signing_kid, deployed_key_signing_kid)
+      select ${owner!.id}, 'spread-' || n, 'local', 'local', 'latest', (array['running', 'stopped'])[1 + n % 2]::instance_status, 'key_s', 'key_s',
+             ${NOW.toISOString()}::timestamptz + (n * 25 - 4320) * interval '1 minute', case when n % 5 > 0 then ${NOW.toISOString()}::timestamptz + (n * 25 - 4320) * interval '1 minute' end,
+             (array[${SIGNING_KEYS.current}, ${SIGNING_KEYS.previous[0]!}])[1 + n % 3 / 2], ${SIGNING_KEYS.current}
+      from generate_series(0, 2073) n`);
+    await expectCountsEqualScan("as seeded");
+    const [first, second] = await database.db.select().from(users).orderBy(users.email);
+    const some = (await database.db.select({ id: instances.id }).from(instances)).map((row) => row.id);
+    // Expiries move, keys are revoked, statuses change, one instance is destroyed, one deleted, one added.
+    await database.db.execute(sql`update instances set deployed_key_expires_at = deployed_key_expires_at + interval '2 days 7 minutes' where name like 'i0-%' and name like '%3'`);
+    await database.db.update(instances).set({ keyRevokedAt: NOW, status: "running" }).where(inArray(instances.id, some.slice(0, 40)));
+    await database.db.update(instances).set({ destroyedAt: NOW, status: "destroyed" }).where(eq(instances.id, some[50]!));
+    await database.db.delete(instances).where(eq(instances.id, some[60]!));
+    await database.db.insert(instances).values({ ownerId: second!.id, name: "new", provider: "local", region: "local", imageTag: "latest", keyId: "key_n", deployedKeyId: "key_n", keyExpiresAt: at(5 * DAY), deployedKeyExpiresAt: at(5 * DAY), keyPepperFingerprint: pepperFingerprint(second!.apiTokenPepper) });
+    // A pepper change: the owner's keys minted under the old one are now revoked, whatever the counts saw.
+    await database.db.update(users).set({ apiTokenPepper: "a-new-pepper" }).where(eq(users.id, first!.id));
+    await expectCountsEqualScan("after writes");
+    await compactHealthCounts(database.db, { force: true });
+    await expectCountsEqualScan("after compaction", [0, 3 * DAY - 1]);
+  }, 120_000);
+
 });
 
 describe.each(testDrivers())("fleet overview cache (%s)", (driver) => {

@@ -8,7 +8,8 @@ import { keyHealthValues, type KeyHealth } from "@/lib/instances/schemas";
 import { configuredSigningKeyIds } from "@/lib/tokens/configured";
 import type { SigningKeyIds } from "@/lib/tokens/key-ring";
 import { effectiveExpiry, inList, iso, keyHealthSql, pepperFingerprintSql } from "./key-health-sql";
-import { deployedSignerValues, instanceStatusValues, type DeployedSigner } from "./schemas";
+import { compactHealthCounts, healthCells, runningFigures, runningSigners, type HealthCell } from "./health-counts";
+import { instanceStatusValues, type DeployedSigner } from "./schemas";
 
 export interface KeyHealthCounts {
   /** Live (not destroyed) instances. */
@@ -78,7 +79,7 @@ function deployedSignerSql(signingKeys: SigningKeyIds | null): SQL {
 }
 
 /**
- * getFleetOverview's one query: live instances counted by (status, key health, days to expiry),
+ * scanFleetOverview's one query: live instances counted by (status, key health, days to expiry),
  * each row also carrying the running instances' figures — earliest deployed-key expiry, overdue
  * refreshes, and counts by signing secret (the same on every row). Exported for the benchmark.
  */
@@ -119,27 +120,14 @@ export function fleetOverviewQuery(now: Date, options: FleetOverviewOptions = {}
         select counts.*, running.* from counts cross join running`;
 }
 
-/**
- * The fleet at a glance as of `now`: live instances per status, per key-health bucket (equal to
- * countKeyHealth), usable keys expiring per day over the next 30 days, the earliest key expiry
- * on a running instance and the overdue refreshes (the metrics' fleet gauges), in one pass over the
- * fleet. Each owner's pepper fingerprint is computed once per owner, not once per instance.
- */
-export async function getFleetOverview(db: Database, now: Date, options: FleetOverviewOptions = {}): Promise<FleetOverview> {
-  const signingKeys = options.signingKeys === undefined ? configuredSigningKeyIds() : options.signingKeys;
-  const rows = await queryRows<{
-    status: LiveInstanceStatus;
-    health: KeyHealth;
-    day: number | null;
-    count: string;
-    earliest_expiry: number | null;
-    overdue: number;
-    signer_current: number;
-    signer_previous: number;
-    signer_retired: number;
-    signer_unrecorded: number;
-  }>(db, fleetOverviewQuery(now, { ...options, signingKeys }));
-  const runningBySigner = Object.fromEntries(deployedSignerValues.map((value) => [value, 0])) as Record<DeployedSigner, number>;
+interface OverviewFigures {
+  earliestExpiry: number | null;
+  overdue: number;
+  runningBySigner: Record<DeployedSigner, number>;
+}
+
+/** The overview from its (status, health, day) cells (signed counts, summed) and the running figures. */
+function foldOverview(cells: HealthCell[], figures: OverviewFigures, now: Date, signingKeys: SigningKeyIds | null): FleetOverview {
   const buckets = Object.fromEntries(keyHealthValues.map((value) => [value, 0])) as Record<KeyHealth, number>;
   const liveStatuses = instanceStatusValues.filter((value): value is LiveInstanceStatus => value !== "destroyed");
   const statuses = Object.fromEntries(liveStatuses.map((value) => [value, 0])) as Record<LiveInstanceStatus, number>;
@@ -148,37 +136,80 @@ export async function getFleetOverview(db: Database, now: Date, options: FleetOv
   ) as Record<LiveInstanceStatus, Record<KeyHealth, number>>;
   const expiringPerDay = Array.from({ length: EXPIRY_HISTOGRAM_DAYS }, () => 0);
   let total = 0;
-  let earliestExpiry: number | null = null;
-  let refreshOverdue = 0;
-  for (const row of rows) {
-    const n = Number(row.count);
+  for (const cell of cells) {
+    const n = Number(cell.count);
+    const status = cell.status as LiveInstanceStatus;
     total += n;
-    // The same on every row.
-    earliestExpiry = row.earliest_expiry === null ? null : Number(row.earliest_expiry);
-    refreshOverdue = Number(row.overdue);
-    runningBySigner.current = Number(row.signer_current);
-    runningBySigner.previous = Number(row.signer_previous);
-    runningBySigner.retired = Number(row.signer_retired);
-    runningBySigner.unrecorded = Number(row.signer_unrecorded);
-    buckets[row.health] += n;
-    if (row.status in statuses) {
-      statuses[row.status] += n;
-      statusHealth[row.status][row.health] += n;
+    buckets[cell.health] += n;
+    if (status in statuses) {
+      statuses[status] += n;
+      statusHealth[status][cell.health] += n;
     }
-    const usable = row.health === "ok" || row.health === "previous_signing_key" || row.health === "expiring" || row.health === "critical";
-    if (usable && row.day !== null && row.day >= 1 && row.day <= EXPIRY_HISTOGRAM_DAYS) expiringPerDay[row.day - 1]! += n;
+    const usable = cell.health === "ok" || cell.health === "previous_signing_key" || cell.health === "expiring" || cell.health === "critical";
+    const day = cell.day === null ? null : Number(cell.day);
+    if (usable && day !== null && day >= 1 && day <= EXPIRY_HISTOGRAM_DAYS) expiringPerDay[day - 1]! += n;
   }
-  const runningKeyExpiresEarliestAt = earliestExpiry === null ? null : new Date(earliestExpiry * 1000).toISOString();
   return {
     total,
     buckets,
     statuses,
     statusHealth,
     expiringPerDay,
-    runningBySigner,
+    runningBySigner: figures.runningBySigner,
     previousSigningSecrets: signingKeys?.previous.length ?? 0,
-    runningKeyExpiresEarliestAt,
-    refreshOverdue,
+    runningKeyExpiresEarliestAt: figures.earliestExpiry === null ? null : new Date(figures.earliestExpiry * 1000).toISOString(),
+    refreshOverdue: figures.overdue,
     computedAt: now.toISOString(),
   };
+}
+
+/**
+ * The fleet at a glance as of `now`: live instances per status, per key-health bucket (equal to
+ * countKeyHealth), usable keys expiring per day over the next 30 days, running instances per
+ * signing secret, the earliest key expiry on a running instance and the overdue refreshes (the
+ * metrics' fleet gauges). Read from the counts the database keeps (lib/admin/health-counts.ts), so
+ * its cost grows with the number of distinct (class, 15-minute expiry) cells and the instances in
+ * the boundary buckets, not with the fleet; equal to scanFleetOverview.
+ */
+export async function getFleetOverview(db: Database, now: Date, options: FleetOverviewOptions = {}): Promise<FleetOverview> {
+  const signingKeys = options.signingKeys === undefined ? configuredSigningKeyIds() : options.signingKeys;
+  const thresholdHours = options.refreshThresholdHours ?? getEnv().PROACTIVE_REFRESH_THRESHOLD_HOURS;
+  const [cells, running, runningBySigner] = await Promise.all([
+    healthCells(db, now, signingKeys),
+    runningFigures(db, now, thresholdHours),
+    runningSigners(db, signingKeys),
+  ]);
+  await compactHealthCounts(db);
+  return foldOverview(cells, { ...running, runningBySigner }, now, signingKeys);
+}
+
+/**
+ * The same overview in one pass over every live instance (fleetOverviewQuery): the reference the
+ * counts are checked against, and what the benchmark compares them with.
+ */
+export async function scanFleetOverview(db: Database, now: Date, options: FleetOverviewOptions = {}): Promise<FleetOverview> {
+  const signingKeys = options.signingKeys === undefined ? configuredSigningKeyIds() : options.signingKeys;
+  const rows = await queryRows<
+    HealthCell & {
+      earliest_expiry: number | null;
+      overdue: number;
+      signer_current: number;
+      signer_previous: number;
+      signer_retired: number;
+      signer_unrecorded: number;
+    }
+  >(db, fleetOverviewQuery(now, { ...options, signingKeys }));
+  // The running figures are the same on every row.
+  const first = rows[0];
+  const figures: OverviewFigures = {
+    earliestExpiry: first?.earliest_expiry == null ? null : Number(first.earliest_expiry),
+    overdue: Number(first?.overdue ?? 0),
+    runningBySigner: {
+      current: Number(first?.signer_current ?? 0),
+      previous: Number(first?.signer_previous ?? 0),
+      retired: Number(first?.signer_retired ?? 0),
+      unrecorded: Number(first?.signer_unrecorded ?? 0),
+    },
+  };
+  return foldOverview(rows, figures, now, signingKeys);
 }

@@ -151,6 +151,10 @@ async function main(): Promise<void> {
         `per scenario after ${options.warmup} warm-up, ${options.compression ? "gzip" : "uncompressed"}; raw SQL: the same statements via node-postgres.\n`,
     );
     console.log(["scenario".padEnd(42), "API p50", "API p95", "SQL p50", "SQL p95"].join("  "));
+    // The floor under every figure below: routing, a handler and loopback HTTP, no session, no database.
+    for (let index = 0; index < options.warmup; index++) await fetch(`${base}/api/health`).then((response) => response.text());
+    const floor = stats(await repeat(options.requests, async () => void (await fetch(`${base}/api/health`).then((response) => response.text()))));
+    console.log(["baseline: GET /api/health (no database)".padEnd(42), ms(floor.p50).padStart(7), ms(floor.p95).padStart(7), "—".padStart(7), "—".padStart(7)].join("  "));
     for (const scenario of scenarios) {
       for (let index = 0; index < options.warmup; index++) {
         const body = (await get(scenario.path)) as { instances?: unknown[] };

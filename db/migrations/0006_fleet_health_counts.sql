@@ -17,6 +17,7 @@ CREATE TABLE "fleet_pepper_recheck" (
 --> statement-breakpoint
 CREATE INDEX "fleet_pepper_recheck_owner_idx" ON "fleet_pepper_recheck" USING btree ("owner_id");--> statement-breakpoint
 CREATE INDEX "instances_live_expiry_idx" ON "instances" USING btree (coalesce("deployed_key_expires_at", "key_expires_at")) WHERE "instances"."destroyed_at" is null;--> statement-breakpoint
+CREATE INDEX "instances_running_expiry_idx" ON "instances" USING btree ("deployed_key_expires_at","id") WHERE "instances"."status" = 'running' and "instances"."destroyed_at" is null;--> statement-breakpoint
 CREATE INDEX "instances_running_revoked_idx" ON "instances" USING btree ("key_revoked_at","deployed_key_expires_at","id") WHERE "instances"."status" = 'running' and "instances"."key_revoked_at" is not null and "instances"."destroyed_at" is null;--> statement-breakpoint
 -- Kept by hand (drizzle-kit does not model functions or triggers): the counts behind the admin
 -- overview (db/schema/fleet-health.ts, lib/admin/health-counts.ts). Statement-level triggers with

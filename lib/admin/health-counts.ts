@@ -5,7 +5,7 @@ import { instances, users } from "@/db/schema";
 import { REFRESH_BACKOFF_CAP_MS, REFRESH_JITTER_SHARE, refreshPointSql } from "@/lib/instances/refresh-due";
 import type { KeyHealth } from "@/lib/instances/schemas";
 import type { SigningKeyIds } from "@/lib/tokens/key-ring";
-import { effectiveExpiry, inList, iso, keyHealthSql } from "./key-health-sql";
+import { effectiveExpiry, inList, iso, keyHealthSql, pepperFingerprintSql } from "./key-health-sql";
 import type { DeployedSigner } from "./schemas";
 
 // The overview read from fleet_health_counts (db/schema/fleet-health.ts), the counts the triggers
@@ -60,7 +60,7 @@ function daySql(now: Date): SQL {
 export async function healthCells(db: Database, now: Date, signingKeys: SigningKeyIds | null): Promise<HealthCell[]> {
   const b = Math.floor(now.getTime() / 1000 / BUCKET_SECONDS);
   const kid = sql`key_signing_kid`;
-  const fromCounts = queryRows<HealthCell>(
+  const fromCounts = () => queryRows<HealthCell>(
     db,
     sql`select status, health, day, sum(n)::text as count from (
           select status, case
@@ -82,34 +82,55 @@ export async function healthCells(db: Database, now: Date, signingKeys: SigningK
         ) x group by 1, 2, 3`,
   );
   const live = isNull(instances.destroyedAt);
-  const boundary = db
-    .select({ status: instances.status, health: keyHealthSql(now, { signingKeys }), day: sql<number | null>`${daySql(now)}`, count: sql<string>`count(*)::text` })
-    .from(instances)
-    .innerJoin(users, eq(users.id, instances.ownerId))
-    .where(and(live, inBoundaryBucket(b)))
-    .groupBy(sql`1`, sql`2`, sql`3`);
+  // Each boundary bucket is its own index range (a lateral join over the ranges), and the owner's
+  // pepper is looked up row by row: the planner cannot know how few rows the ranges hold and would
+  // otherwise scan the fleet, or hash every user.
+  const ownerFingerprint = pepperFingerprintSql(users.apiTokenPepper);
+  const ownersFingerprint = sql`(select ${ownerFingerprint} from ${users} where ${users.id} = ${instances.ownerId})`;
+  const ranges = sql.join(boundaryRanges(b).map(([from, to]) => sql`(${iso(from)}, ${iso(to)})`), sql`, `);
+  const boundary = () => queryRows<HealthCell>(
+    db,
+    sql`select status, health, day, count(*)::text as count
+        from (values ${ranges}) as bucket (starts, ends)
+        cross join lateral (
+          select ${instances.status} as status, ${keyHealthSql(now, { signingKeys, ownerFingerprint: ownersFingerprint })} as health, ${daySql(now)} as day
+          from ${instances}
+          where ${live} and ${effectiveExpiry} >= bucket.starts and ${effectiveExpiry} < bucket.ends
+          -- OFFSET 0 keeps the subquery a per-range index scan (flattened, it became one scan of the fleet).
+          offset 0
+        ) rows
+        group by 1, 2, 3`,
+  );
   // A row whose fingerprint is not its owner's: counted above as if it matched, it is `revoked`.
-  const ownerFingerprint = sql`'pf_' || left(encode(sha256(convert_to('fleetdeck-pepper:' || ${users.apiTokenPepper}, 'UTF8')), 'hex'), 12)`;
   const asCounted = keyHealthSql(now, { signingKeys, ownerFingerprint: sql`${instances.keyPepperFingerprint}` });
   const mismatched = and(
     live,
-    sql`${instances.ownerId} in (select owner_id from fleet_pepper_recheck)`,
     isNull(instances.keyRevokedAt),
     sql`${instances.keyPepperFingerprint} <> ${ownerFingerprint}`,
     or(sql`${effectiveExpiry} is null`, sql`not ${inBoundaryBucket(b)}`),
   );
-  const correction = queryRows<HealthCell>(
+  // Reached from the owners to re-check (usually few or none) through instances_owner_idx.
+  const correction = () => queryRows<HealthCell>(
     db,
-    sql`select status, health, day, sum(count)::text as count from (
-          select ${instances.status} as status, ${asCounted} as health, ${daySql(now)} as day, -1 as count
-          from ${instances} join ${users} on ${users.id} = ${instances.ownerId} where ${mismatched}
-          union all
-          select ${instances.status}, 'revoked', null, 1
-          from ${instances} join ${users} on ${users.id} = ${instances.ownerId} where ${mismatched}
-        ) x group by 1, 2, 3`,
+    sql`with recheck as (select distinct owner_id from fleet_pepper_recheck),
+        stale as (
+          select ${instances.status} as status, ${asCounted} as health, ${daySql(now)} as day
+          from recheck join ${instances} on ${instances.ownerId} = recheck.owner_id join ${users} on ${users.id} = ${instances.ownerId}
+          where ${mismatched}
+        )
+        select status, health, day, (-count(*))::text as count from stale group by 1, 2, 3
+        union all
+        select status, 'revoked', null, count(*)::text from stale group by 1`,
   );
-  const [counted, exact, corrected] = await Promise.all([fromCounts, boundary, correction]);
-  return [...counted, ...exact, ...corrected];
+  // One after another: the caller may run them on one transaction's connection.
+  return [...(await fromCounts()), ...(await boundary()), ...(await correction())];
+}
+
+/** Runs the queries one after another (the caller may hold one transaction's connection). */
+async function sequence<T extends readonly (() => Promise<unknown>)[]>(queries: T): Promise<{ [K in keyof T]: Awaited<ReturnType<T[K]>> }> {
+  const results: unknown[] = [];
+  for (const query of queries) results.push(await query());
+  return results as { [K in keyof T]: Awaited<ReturnType<T[K]>> };
 }
 
 /** Running instances by the secret their deployed key is signed under, from the counts. */
@@ -147,13 +168,13 @@ export async function runningFigures(db: Database, now: Date, thresholdHours: nu
   const firstUnsure = Math.floor(surely / 1000 / BUCKET_SECONDS);
   const pointPassed = sql`coalesce(${refreshPointSql(thresholdHours)} <= ${iso(overdueSince)}, false)`;
   const running = and(eq(instances.status, "running"), isNull(instances.destroyedAt));
-  const [rows, window, revoked, earliest] = await Promise.all([
-    queryRows<{ n: string | null }>(
+  const [rows, window, revoked, earliest] = await sequence([
+    () => queryRows<{ n: string | null }>(
       db,
       sql`select sum(n)::text as n from fleet_health_counts
           where status = 'running' and not deployed_expiry_null and expiry_bucket < ${firstUnsure}::bigint`,
     ),
-    db
+    () => db
       .select({ n: sql<string>`count(*)::text` })
       .from(instances)
       .where(
@@ -164,15 +185,15 @@ export async function runningFigures(db: Database, now: Date, thresholdHours: nu
           pointPassed,
         ),
       ),
-    db
+    () => db
       .select({ n: sql<string>`count(*)::text` })
       .from(instances)
       .where(and(running, sql`${instances.keyRevokedAt} <= ${iso(overdueSince)}`, sql`not ${pointPassed}`)),
-    db
+    () => db
       .select({ at: sql<number | null>`extract(epoch from min(${instances.deployedKeyExpiresAt}))::float8` })
       .from(instances)
       .where(running),
-  ]);
+  ] as const);
   const overdue = Number(rows[0]?.n ?? 0) + Number(window[0]?.n ?? 0) + Number(revoked[0]?.n ?? 0);
   const at = earliest[0]?.at;
   return { overdue, earliestExpiry: at === null || at === undefined ? null : Number(at) };

@@ -174,11 +174,13 @@ function foldOverview(cells: HealthCell[], figures: OverviewFigures, now: Date, 
 export async function getFleetOverview(db: Database, now: Date, options: FleetOverviewOptions = {}): Promise<FleetOverview> {
   const signingKeys = options.signingKeys === undefined ? configuredSigningKeyIds() : options.signingKeys;
   const thresholdHours = options.refreshThresholdHours ?? getEnv().PROACTIVE_REFRESH_THRESHOLD_HOURS;
-  const [cells, running, runningBySigner] = await Promise.all([
-    healthCells(db, now, signingKeys),
-    runningFigures(db, now, thresholdHours),
-    runningSigners(db, signingKeys),
-  ]);
+  // One transaction: one snapshot for every part, and no JIT. The planner cannot know how few rows
+  // the boundary and window ranges hold (their bounds are parameters), prices the queries as
+  // scans of the fleet and would spend longer compiling them than running them.
+  const [cells, running, runningBySigner] = await db.transaction(async (tx) => {
+    await tx.execute(sql`set local jit = off`);
+    return [await healthCells(tx, now, signingKeys), await runningFigures(tx, now, thresholdHours), await runningSigners(tx, signingKeys)] as const;
+  });
   await compactHealthCounts(db);
   return foldOverview(cells, { ...running, runningBySigner }, now, signingKeys);
 }

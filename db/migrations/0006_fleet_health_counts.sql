@@ -24,7 +24,7 @@ CREATE INDEX "instances_running_revoked_idx" ON "instances" USING btree ("key_re
 -- transition tables, so a bulk statement appends one row per changed class, not one per instance;
 -- appends only, so concurrent writers never wait on each other here.
 --> statement-breakpoint
-CREATE FUNCTION "fleet_health_counts_on_insert"() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION "fleet_health_counts_on_insert"() RETURNS trigger LANGUAGE plpgsql SET lock_timeout = '20ms' AS $$
 BEGIN
   INSERT INTO fleet_health_counts (status, revoked, key_signing_kid, deployed_key_signing_kid, undeployed, expiry_bucket, deployed_expiry_null, n)
   SELECT status, revoked, key_signing_kid, deployed_key_signing_kid, undeployed, expiry_bucket, deployed_expiry_null, sum(n)
@@ -37,15 +37,25 @@ BEGIN
   GROUP BY 1, 2, 3, 4, 5, 6, 7
   HAVING sum(n) <> 0;
   -- A live key stored under a fingerprint that is not its owner's current one: re-check that owner.
-  INSERT INTO fleet_pepper_recheck (owner_id)
-  SELECT DISTINCT r.owner_id FROM new_rows r JOIN users u ON u.id = r.owner_id
-  WHERE r.destroyed_at IS NULL AND r.key_revoked_at IS NULL AND r.key_pepper_fingerprint IS NOT NULL
-    AND r.key_pepper_fingerprint <> 'pf_' || left(encode(sha256(convert_to('fleetdeck-pepper:' || u.api_token_pepper, 'UTF8')), 'hex'), 12)
-    AND NOT EXISTS (SELECT 1 FROM fleet_pepper_recheck p WHERE p.owner_id = r.owner_id);
+  -- The users table may be what is unavailable (locked, failing) while instances are written with
+  -- a fallback key: then wait at most lock_timeout (set on the function) and re-check every owner
+  -- written here instead, so instance writes never depend on users.
+  BEGIN
+    INSERT INTO fleet_pepper_recheck (owner_id)
+    SELECT DISTINCT r.owner_id FROM new_rows r JOIN users u ON u.id = r.owner_id
+    WHERE r.destroyed_at IS NULL AND r.key_revoked_at IS NULL AND r.key_pepper_fingerprint IS NOT NULL
+      AND r.key_pepper_fingerprint <> 'pf_' || left(encode(sha256(convert_to('fleetdeck-pepper:' || u.api_token_pepper, 'UTF8')), 'hex'), 12)
+      AND NOT EXISTS (SELECT 1 FROM fleet_pepper_recheck p WHERE p.owner_id = r.owner_id);
+  EXCEPTION WHEN OTHERS THEN
+    INSERT INTO fleet_pepper_recheck (owner_id)
+    SELECT DISTINCT r.owner_id FROM new_rows r
+    WHERE r.destroyed_at IS NULL AND r.key_revoked_at IS NULL AND r.key_pepper_fingerprint IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM fleet_pepper_recheck p WHERE p.owner_id = r.owner_id);
+  END;
   RETURN NULL;
 END $$;
 --> statement-breakpoint
-CREATE FUNCTION "fleet_health_counts_on_update"() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION "fleet_health_counts_on_update"() RETURNS trigger LANGUAGE plpgsql SET lock_timeout = '20ms' AS $$
 BEGIN
   INSERT INTO fleet_health_counts (status, revoked, key_signing_kid, deployed_key_signing_kid, undeployed, expiry_bucket, deployed_expiry_null, n)
   SELECT status, revoked, key_signing_kid, deployed_key_signing_kid, undeployed, expiry_bucket, deployed_expiry_null, sum(n)
@@ -63,11 +73,21 @@ BEGIN
   GROUP BY 1, 2, 3, 4, 5, 6, 7
   HAVING sum(n) <> 0;
   -- A live key stored under a fingerprint that is not its owner's current one: re-check that owner.
-  INSERT INTO fleet_pepper_recheck (owner_id)
-  SELECT DISTINCT r.owner_id FROM new_rows r JOIN users u ON u.id = r.owner_id
-  WHERE r.destroyed_at IS NULL AND r.key_revoked_at IS NULL AND r.key_pepper_fingerprint IS NOT NULL
-    AND r.key_pepper_fingerprint <> 'pf_' || left(encode(sha256(convert_to('fleetdeck-pepper:' || u.api_token_pepper, 'UTF8')), 'hex'), 12)
-    AND NOT EXISTS (SELECT 1 FROM fleet_pepper_recheck p WHERE p.owner_id = r.owner_id);
+  -- The users table may be what is unavailable (locked, failing) while instances are written with
+  -- a fallback key: then wait at most lock_timeout (set on the function) and re-check every owner
+  -- written here instead, so instance writes never depend on users.
+  BEGIN
+    INSERT INTO fleet_pepper_recheck (owner_id)
+    SELECT DISTINCT r.owner_id FROM new_rows r JOIN users u ON u.id = r.owner_id
+    WHERE r.destroyed_at IS NULL AND r.key_revoked_at IS NULL AND r.key_pepper_fingerprint IS NOT NULL
+      AND r.key_pepper_fingerprint <> 'pf_' || left(encode(sha256(convert_to('fleetdeck-pepper:' || u.api_token_pepper, 'UTF8')), 'hex'), 12)
+      AND NOT EXISTS (SELECT 1 FROM fleet_pepper_recheck p WHERE p.owner_id = r.owner_id);
+  EXCEPTION WHEN OTHERS THEN
+    INSERT INTO fleet_pepper_recheck (owner_id)
+    SELECT DISTINCT r.owner_id FROM new_rows r
+    WHERE r.destroyed_at IS NULL AND r.key_revoked_at IS NULL AND r.key_pepper_fingerprint IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM fleet_pepper_recheck p WHERE p.owner_id = r.owner_id);
+  END;
   RETURN NULL;
 END $$;
 --> statement-breakpoint

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eq, inArray, sql } from "drizzle-orm";
 import { instances, users, type UserRow } from "@/db/schema";
 import { createTestDatabase, testDrivers, type TestDatabase } from "@/test/db";
+import { withUsersLocked } from "@/test/instances/harness";
 import { at, DAY, NOW, SIGNING_KEYS, seedHealthMatrix, type LiveRow } from "@/test/admin/fleet-fixture";
 import { computeKeyHealth } from "@/lib/instances/key-health";
 import { keyHealthValues } from "@/lib/instances/schemas";
@@ -150,6 +151,18 @@ describe.each(testDrivers())("key health in SQL: the twin of computeKeyHealth, i
     // A pepper change: the owner's keys minted under the old one are now revoked, whatever the counts saw.
     await database.db.update(users).set({ apiTokenPepper: "a-new-pepper" }).where(eq(users.id, first!.id));
     await expectCountsEqualScan("after writes");
+    if (driver === "postgres") {
+      // While users is locked (the fallback path writes instances without it), a stale fingerprint written then is still found.
+      const [fresh] = await database.db.insert(users).values({ email: "blind@fleet.test" }).returning();
+      const [written] = await database.db
+        .insert(instances)
+        .values({ ownerId: fresh!.id, name: "blind", provider: "local", region: "local", imageTag: "latest", keyId: "key_b", deployedKeyId: "key_b", keyExpiresAt: at(9 * DAY), deployedKeyExpiresAt: at(9 * DAY), keyPepperFingerprint: pepperFingerprint(fresh!.apiTokenPepper) })
+        .returning();
+      await withUsersLocked(database.url!, async () => {
+        await database.db.update(instances).set({ keyPepperFingerprint: "pf_written_blind" }).where(eq(instances.id, written!.id));
+      });
+      await expectCountsEqualScan("after a write while users was locked", [0, 3 * DAY - 1]);
+    }
     await compactHealthCounts(database.db, { force: true });
     await expectCountsEqualScan("after compaction", [0, 3 * DAY - 1]);
   }, 120_000);

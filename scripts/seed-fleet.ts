@@ -1,12 +1,16 @@
 /**
  * `npm run seed:fleet -- --count N [--per-user K]`: bulk-inserts N instances with a realistic spread
- * of statuses, expiries and revoked keys, for the admin fleet view and its benchmark. Uses
- * DATABASE_URL when set, otherwise the embedded PGlite database (stop `npm run dev` first).
+ * of statuses, expiries, revoked keys and signers (NEXTAUTH_SECRET / NEXTAUTH_SECRET_PREVIOUS when
+ * set), for the admin fleet view and its benchmark. Uses DATABASE_URL when set, otherwise the
+ * embedded PGlite database (stop `npm run dev` first). A large seed locks `users` and `instances`
+ * while it loads (indexes are rebuilt after it): a million instances take about half a minute.
  */
 import { parseArgs } from "node:util";
 import { openDatabase } from "@/db/client";
 import { applyMigrations } from "@/db/migrate";
 import { seedFleet } from "@/lib/demo/seed-fleet";
+import { keyRingFromEnv } from "@/lib/tokens/configured";
+import { keyRingIds } from "@/lib/tokens/key-ring";
 import { parseEnv } from "@/shared/env";
 import { loadLocalEnv } from "./load-env";
 
@@ -21,7 +25,9 @@ async function main() {
   try {
     await applyMigrations(handle);
     const started = performance.now();
-    const result = await seedFleet(handle.db, { count, instancesPerUser: Number(values["per-user"]) });
+    const ring = keyRingFromEnv(env);
+    const signingKeys = ring ? keyRingIds(ring) : null;
+    const result = await seedFleet(handle.db, { count, instancesPerUser: Number(values["per-user"]), signingKeys });
     console.log(`Seeded ${result.instances} instances for ${result.users} users in ${((performance.now() - started) / 1000).toFixed(1)} s.`);
   } finally {
     await handle.close();

@@ -17,7 +17,7 @@ import { PgDialect } from "drizzle-orm/pg-core";
 import pg from "pg";
 import { openDatabase } from "@/db/client";
 import { applyMigrations } from "@/db/migrate";
-import { fleetOverviewQuery } from "@/lib/admin/fleet";
+import { fleetOverviewQuery } from "@/lib/admin/overview";
 import { FRESH_MS } from "@/lib/admin/overview-cache";
 import { seedFleet } from "@/lib/demo/seed-fleet";
 import { scrapeMetrics } from "@/lib/metrics/scrape";

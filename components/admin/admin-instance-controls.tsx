@@ -13,7 +13,7 @@ import type { ServerError } from "@/lib/client/transport";
 import { usePendingOperation } from "@/lib/hooks/use-instances";
 import { canStart, canStop, isGone } from "@/lib/instances/availability";
 import type { InstanceOperation } from "@/lib/instances/dto";
-import type { FleetInstanceDto } from "@/lib/admin/fleet";
+import type { FleetInstanceDto } from "@/lib/admin/fleet-page";
 
 function successToast({ instance }: AdminOperationSuccess, { operation }: AdminOperationVariables) {
   const name = `“${instance.name}”`;

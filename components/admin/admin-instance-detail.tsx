@@ -16,7 +16,7 @@ import { AdminInstanceControls } from "./admin-instance-controls";
 import { AdminTimeline } from "./admin-timeline";
 import { healthLook } from "./labels";
 import type { AdminInstanceDetailData } from "@/lib/admin/read";
-import type { FleetInstanceDto } from "@/lib/admin/fleet";
+import type { FleetInstanceDto } from "@/lib/admin/fleet-page";
 
 /** The admin instance page: owner, status, key metadata, the gateway's report, the whole timeline, and admin controls. */
 export function AdminInstanceDetail({ initialData, backHref }: { initialData: AdminInstanceDetailData; backHref: string }) {

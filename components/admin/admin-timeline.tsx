@@ -6,7 +6,7 @@ import { describeEvent, EventMeta } from "@/components/instances/event-list";
 import { Button } from "@/components/ui/button";
 import { fetchOlderEvents } from "@/lib/hooks/use-admin";
 import { isServerError } from "@/lib/client/transport";
-import type { FleetInstanceDto } from "@/lib/admin/fleet";
+import type { FleetInstanceDto } from "@/lib/admin/fleet-page";
 import type { TimelineEventDto } from "@/lib/admin/instance-detail";
 
 function account(actor: { email: string; name: string | null }): string {

@@ -9,7 +9,7 @@ import { ExpiryChart } from "./expiry-chart";
 import { SigningRotation } from "./signing-rotation";
 import { formatCount } from "@/components/shared/format";
 import { healthLook } from "./labels";
-import type { FleetOverview as Overview } from "@/lib/admin/fleet";
+import type { FleetOverview as Overview } from "@/lib/admin/overview";
 
 const UNUSABLE: KeyHealth[] = ["expired", "revoked", "unknown", "undeployed"];
 

@@ -8,7 +8,7 @@ import { Checkbox } from "@/components/ui/checkbox";
 import type { FleetQuery, FleetSort } from "@/lib/admin/schemas";
 import { cn } from "@/lib/utils";
 import { sortLook } from "./labels";
-import type { FleetInstanceDto } from "@/lib/admin/fleet";
+import type { FleetInstanceDto } from "@/lib/admin/fleet-page";
 
 export function isRedeployable(instance: FleetInstanceDto): boolean {
   return instance.status !== "destroyed" && instance.status !== "destroying";

@@ -1,7 +1,7 @@
 import { Card, CardBody, CardHeader } from "@/components/ui/card";
 import { Progress } from "@/components/ui/progress";
 import { formatCount } from "@/components/shared/format";
-import type { FleetOverview } from "@/lib/admin/fleet";
+import type { FleetOverview } from "@/lib/admin/overview";
 
 /**
  * A NEXTAUTH_SECRET rotation as operators follow it: how many running instances run a key under

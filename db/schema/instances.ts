@@ -91,6 +91,18 @@ export const instances = pgTable(
     index("instances_refresh_due_idx")
       .on(table.deployedKeyExpiresAt)
       .where(sql`${table.status} = 'running'`),
+    // Admin overview (lib/admin/health-counts.ts): live instances by their active key's expiry, and
+    // running instances whose key a rotation revoked (the overdue-refresh count).
+    index("instances_live_expiry_idx")
+      .on(sql`coalesce(${table.deployedKeyExpiresAt}, ${table.keyExpiresAt})`)
+      .where(sql`${table.destroyedAt} is null`),
+    // (both covering what the refresh point needs, so the counts read the index alone)
+    index("instances_running_expiry_idx")
+      .on(table.deployedKeyExpiresAt, table.id)
+      .where(sql`${table.status} = 'running' and ${table.destroyedAt} is null`),
+    index("instances_running_revoked_idx")
+      .on(table.keyRevokedAt, table.deployedKeyExpiresAt, table.id)
+      .where(sql`${table.status} = 'running' and ${table.keyRevokedAt} is not null and ${table.destroyedAt} is null`),
   ],
 );
 

@@ -3,8 +3,8 @@
 import { getDb } from "@/db";
 import type { ActionResult } from "@/lib/actions/result";
 import type { InstanceOperation } from "@/lib/instances/dto";
-import type { FleetInstanceDto } from "@/lib/admin/fleet";
-import { listBulkTargets } from "@/lib/admin/fleet";
+import type { FleetInstanceDto } from "@/lib/admin/fleet-page";
+import { listBulkTargets } from "@/lib/admin/bulk-targets";
 import { getFleetInstanceRecordOrThrow, toFleetInstanceDto } from "@/lib/admin/instance-detail";
 import { invalidateFleetOverview } from "@/lib/admin/overview-cache";
 import { BULK_REDEPLOY_MAX, fleetQuerySchema } from "@/lib/admin/schemas";

@@ -6,7 +6,7 @@ import { AppError } from "@/lib/errors";
 import { toInstanceDto, toInstanceEventDto, type InstanceEventDto } from "@/lib/instances/dto";
 import { instanceIdSchema } from "@/lib/instances/schemas";
 import { pepperFingerprint } from "@/lib/keys/fingerprints";
-import type { FleetInstanceDto } from "./fleet";
+import type { FleetInstanceDto } from "./fleet-page";
 
 const notFound = () => new AppError("not_found", "No such instance.");
 

@@ -1,12 +1,13 @@
 import type { Database } from "@/db";
 import { logger } from "@/shared/logger";
-import { getFleetOverview, type FleetOverview } from "./fleet";
+import { getFleetOverview, type FleetOverview } from "./overview";
 
 /**
- * The fleet overview (counts per status and key health, keys expiring per day) needs one pass over
- * every live instance: about 200 ms at 100,000 instances, far too slow to repeat for every page view
- * and API call. So each server process keeps the latest overview and serves it while it is fresh;
- * every answer carries its `computedAt`, so callers can tell how old it is.
+ * The fleet overview (counts per status and key health, keys expiring per day) is read from the
+ * counts the database keeps (lib/admin/health-counts.ts): a few hundred milliseconds at a million
+ * instances, still too much to repeat for every page view, API call and metrics scrape. So each
+ * server process keeps the latest overview and serves it while it is fresh; every answer carries
+ * its `computedAt`, so callers can tell how old it is.
  *
  * - fresh (younger than FRESH_MS): served as is;
  * - stale but younger than MAX_STALE_MS: served at once while one refresh runs in the background;

@@ -1,5 +1,6 @@
 import { getDb } from "@/db";
-import { listFleetPage, type FleetInstanceDto, type FleetOverview, type FleetPageWithPrevious } from "@/lib/admin/fleet";
+import { listFleetPage, type FleetInstanceDto, type FleetPageWithPrevious } from "@/lib/admin/fleet-page";
+import type { FleetOverview } from "@/lib/admin/overview";
 import { parseFleetSearchParams, withoutCursor } from "@/lib/admin/fleet-url";
 import { getFleetInstanceRecordOrThrow, listInstanceTimeline, toFleetInstanceDto, type TimelineEventDto } from "@/lib/admin/instance-detail";
 import type { FleetQuery } from "@/lib/admin/schemas";

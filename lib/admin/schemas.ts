@@ -5,7 +5,7 @@ import { hasControlCharacters, NO_CONTROL_CHARACTERS } from "@/lib/validation/te
 export const fleetSortValues = ["deployedKeyExpiresAt", "keyExpiresAt", "lastActivityAt", "status", "owner"] as const;
 export type FleetSort = (typeof fleetSortValues)[number];
 
-/** The lifecycle states (db/schema/instances.ts; lib/admin/fleet.ts checks at compile time that they match). */
+/** The lifecycle states (db/schema/instances.ts; lib/admin/fleet-page.ts checks at compile time that they match). */
 export const instanceStatusValues = [
   "provisioned",
   "starting",

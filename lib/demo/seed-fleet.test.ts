@@ -39,4 +39,28 @@ describe("seedFleet", () => {
     expect(revoked / rows.length).toBeLessThan(0.06);
     expect(health.filter((value) => value === "ok").length / rows.length).toBeGreaterThan(0.5);
   });
+
+  it("a large load rebuilds the same keys, indexes and foreign keys it dropped, and signs keys under the given ring", async () => {
+    const schema = async () =>
+      queryRows<{ definition: string }>(
+        database.db,
+        sql`select indexdef as definition from pg_indexes where tablename in ('users', 'instances')
+            union all
+            select conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid) from pg_constraint
+            where conrelid in ('users'::regclass, 'instances'::regclass) or confrelid in ('users'::regclass, 'instances'::regclass)
+            order by 1`,
+      );
+    const before = await schema();
+    expect(before.some((row) => row.definition.includes("instances_owner_id_users_id_fk"))).toBe(true);
+    const signingKeys = { current: "kid_current0000", previous: ["kid_previous000"] };
+    await seedFleet(database.db, { count: 1_000, seed: 0.7, rebuildIndexes: true, signingKeys });
+    expect(await schema()).toEqual(before);
+    const kids = await queryRows<{ kid: string | null; n: number }>(
+      database.db,
+      sql`select key_signing_kid as kid, count(*)::int as n from instances where key_signing_kid is not null group by 1 order by 2 desc`,
+    );
+    // Most keys under the current secret, a few under the previous one.
+    expect(kids.map((row) => row.kid)).toEqual(["kid_current0000", "kid_previous000"]);
+    expect(kids[1]!.n / (kids[0]!.n + kids[1]!.n)).toBeLessThan(0.15);
+  });
 });

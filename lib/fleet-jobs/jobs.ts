@@ -3,7 +3,7 @@ import { and, desc, eq, inArray, isNull, lt, or, sql } from "drizzle-orm";
 import { alias } from "drizzle-orm/pg-core";
 import type { Database } from "@/db";
 import { fleetJobItems, fleetJobs, instances, users, type FleetJobItemRow, type FleetJobRow } from "@/db/schema";
-import { listBulkTargets } from "@/lib/admin/fleet";
+import { listBulkTargets } from "@/lib/admin/bulk-targets";
 import { AppError } from "@/lib/errors";
 import {
   fleetJobItemStateValues,

@@ -10,7 +10,7 @@ import {
 } from "@/lib/actions/admin";
 import type { AdminInstanceDetailData } from "@/lib/admin/read";
 import type { InstanceOperation } from "@/lib/instances/dto";
-import type { FleetInstanceDto } from "@/lib/admin/fleet";
+import type { FleetInstanceDto } from "@/lib/admin/fleet-page";
 import type { TimelineEventDto } from "@/lib/admin/instance-detail";
 import type { ActionResult } from "@/lib/actions/result";
 import { callAction, getJson, type ServerError } from "@/lib/client/transport";

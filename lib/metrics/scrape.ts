@@ -1,6 +1,6 @@
 import type { Database } from "@/db";
 import { getCachedFleetOverview } from "@/lib/admin/overview-cache";
-import type { FleetOverview } from "@/lib/admin/fleet";
+import type { FleetOverview } from "@/lib/admin/overview";
 import { TIMED_OUT, within } from "@/lib/health/readiness";
 import { logger } from "@/shared/logger";
 import { getMetrics, type FleetdeckMetrics } from "./registry";

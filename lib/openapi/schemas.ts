@@ -5,7 +5,8 @@
  */
 import "zod-openapi";
 import { z } from "zod";
-import type { FleetInstanceDto, FleetPage, KeyHealthCounts } from "@/lib/admin/fleet";
+import type { FleetInstanceDto, FleetPage } from "@/lib/admin/fleet-page";
+import type { KeyHealthCounts } from "@/lib/admin/overview";
 import { instanceStatusValues } from "@/lib/admin/schemas";
 import type { RefreshSummary } from "@/lib/instances/refresh";
 import { deployedSignerValues, type DeployedSigner } from "@/lib/admin/schemas";

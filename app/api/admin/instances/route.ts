@@ -1,6 +1,6 @@
 // GET /api/admin/instances — admins list the whole fleet (filter, sort, keyset pages); next-auth session + admin role from the database.
 import { getDb } from "@/db";
-import { listFleetInstances } from "@/lib/admin/fleet";
+import { listFleetInstances } from "@/lib/admin/fleet-page";
 import { fleetQuerySchema } from "@/lib/admin/schemas";
 import { methodNotAllowed, withAdmin } from "@/lib/http/handlers";
 import { readQuery } from "@/lib/http/request";

@@ -1,6 +1,6 @@
 // GET /api/admin/instances/{id}/events — admins read an instance's audit log, newest first; session + admin role.
 import { getDb } from "@/db";
-import { listInstanceEventsForAdmin } from "@/lib/admin/fleet";
+import { listInstanceEventsForAdmin } from "@/lib/admin/fleet-events";
 import { instanceEventsQuerySchema } from "@/lib/admin/schemas";
 import { methodNotAllowed, withAdmin } from "@/lib/http/handlers";
 import { instanceIdParam, readQuery } from "@/lib/http/request";

@@ -73,9 +73,16 @@ BEGIN
   GROUP BY 1, 2, 3, 4, 5, 6, 7
   HAVING sum(n) <> 0;
   -- A live key stored under a fingerprint that is not its owner's current one: re-check that owner.
+  -- Only a stored key changes the fingerprint (a pepper change is the users trigger's), so most
+  -- updates (lease renewals, steps, status) skip this and its subtransaction.
   -- The users table may be what is unavailable (locked, failing) while instances are written with
   -- a fallback key: then wait at most lock_timeout (set on the function) and re-check every owner
   -- written here instead, so instance writes never depend on users.
+  IF NOT EXISTS (
+    SELECT 1 FROM new_rows r JOIN old_rows o ON o.id = r.id WHERE r.key_pepper_fingerprint IS DISTINCT FROM o.key_pepper_fingerprint
+  ) THEN
+    RETURN NULL;
+  END IF;
   BEGIN
     INSERT INTO fleet_pepper_recheck (owner_id)
     SELECT DISTINCT r.owner_id FROM new_rows r JOIN users u ON u.id = r.owner_id

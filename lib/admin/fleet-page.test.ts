@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { queryRows } from "@/db";
 import { instances, users, type UserRow } from "@/db/schema";
 import { createTestDatabase, realPostgresDrivers, testDrivers, type TestDatabase } from "@/test/db";
-import { NOW, query, seedHealthMatrix, walkFleet, type LiveRow } from "@/test/admin/fleet-fixture";
+import { NOW, query, seedHealthMatrix, seedSearchUsers, walkFleet, type LiveRow } from "@/test/admin/fleet-fixture";
 import { isAppError } from "@/lib/errors";
 import { keyHealthValues, type KeyHealth } from "@/lib/instances/schemas";
 import { listBulkTargets } from "./bulk-targets";
@@ -151,15 +151,7 @@ describe.each(testDrivers())("admin fleet owner search (%s)", (driver) => {
 
   beforeAll(async () => {
     database = await createTestDatabase(driver);
-    const created = await database.db
-      .insert(users)
-      .values([
-        { email: "ab%c@search.test" },
-        { email: "abxc@search.test" },
-        { email: "a_b@search.test" },
-        { email: "zed@search.test", role: "admin", name: "Zed Admin" },
-      ])
-      .returning();
+    const created = await seedSearchUsers(database.db);
     await database.db
       .insert(instances)
       .values(created.slice(0, 3).map((user, index) => ({ ownerId: user.id, name: `s${index}`, provider: "local" as const, region: "local", imageTag: "latest" })));

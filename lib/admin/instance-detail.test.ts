@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { instanceEvents, instances, users, type UserRow } from "@/db/schema";
+import { instanceEvents, instances, type UserRow } from "@/db/schema";
 import { createTestDatabase, testDrivers, type TestDatabase } from "@/test/db";
-import { NOW } from "@/test/admin/fleet-fixture";
+import { NOW, seedSearchUsers } from "@/test/admin/fleet-fixture";
 import { isAppError } from "@/lib/errors";
 import { listInstanceEventsForAdmin } from "./fleet-events";
 import { getFleetInstanceRecordOrThrow, listInstanceTimeline, toFleetInstanceDto } from "./instance-detail";
@@ -15,15 +15,7 @@ describe.each(testDrivers())("admin instance detail, timeline and events (%s)", 
 
   beforeAll(async () => {
     database = await createTestDatabase(driver);
-    const created = await database.db
-      .insert(users)
-      .values([
-        { email: "ab%c@search.test" },
-        { email: "abxc@search.test" },
-        { email: "a_b@search.test" },
-        { email: "zed@search.test", role: "admin", name: "Zed Admin" },
-      ])
-      .returning();
+    const created = await seedSearchUsers(database.db);
     [owner, admin] = [created[0]!, created[3]!];
     const rows = await database.db
       .insert(instances)

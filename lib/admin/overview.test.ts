@@ -3,7 +3,7 @@ import { eq, inArray, sql } from "drizzle-orm";
 import { instances, users, type UserRow } from "@/db/schema";
 import { createTestDatabase, testDrivers, type TestDatabase } from "@/test/db";
 import { withUsersLocked } from "@/test/instances/harness";
-import { at, DAY, NOW, SIGNING_KEYS, seedHealthMatrix, type LiveRow } from "@/test/admin/fleet-fixture";
+import { at, DAY, NOW, SIGNING_KEYS, seedHealthMatrix, seedSearchUsers, type LiveRow } from "@/test/admin/fleet-fixture";
 import { computeKeyHealth } from "@/lib/instances/key-health";
 import { keyHealthValues } from "@/lib/instances/schemas";
 import { pepperFingerprint } from "@/lib/keys/fingerprints";
@@ -175,15 +175,7 @@ describe.each(testDrivers())("fleet overview cache (%s)", (driver) => {
 
   beforeAll(async () => {
     database = await createTestDatabase(driver);
-    const created = await database.db
-      .insert(users)
-      .values([
-        { email: "ab%c@search.test" },
-        { email: "abxc@search.test" },
-        { email: "a_b@search.test" },
-        { email: "zed@search.test", role: "admin", name: "Zed Admin" },
-      ])
-      .returning();
+    const created = await seedSearchUsers(database.db);
     owner = created[0]!;
     await database.db
       .insert(instances)

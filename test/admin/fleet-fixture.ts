@@ -109,3 +109,16 @@ export async function walkFleet(db: Database, input: Record<string, unknown>): P
   }
   throw new Error("pagination did not end");
 }
+
+/** Four users whose emails put LIKE's metacharacters to the test in owner search; the last is an admin. */
+export function seedSearchUsers(db: Database): Promise<UserRow[]> {
+  return db
+    .insert(users)
+    .values([
+      { email: "ab%c@search.test" },
+      { email: "abxc@search.test" },
+      { email: "a_b@search.test" },
+      { email: "zed@search.test", role: "admin", name: "Zed Admin" },
+    ])
+    .returning();
+}

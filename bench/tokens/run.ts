@@ -9,7 +9,7 @@
  * instance and a key into a fresh temporary PGlite directory *before* starting `next start` on a
  * loopback port, because two processes must never open one PGlite directory. The key is never printed.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -26,6 +26,7 @@ import { storeMintedKey } from "@/lib/keys/store-key";
 import { mintApiKey } from "@/lib/keys/mint";
 import { KILO_TOKEN_VERSION, signKiloToken, verifyKiloToken } from "@/lib/tokens/kilo-token";
 import { freeLoopbackPort } from "@/shared/free-port";
+import { stopServer, waitForServer } from "../next-server";
 
 const TARGET_RATIO = 0.9;
 
@@ -106,21 +107,6 @@ async function microBenchmarks(options: Options): Promise<void> {
 
   console.log("\nIn-process (ops/s, ratio against plain jose):");
   for (const [name, ops, ratio] of rows) console.log(`  ${name.padEnd(30)} ${format(ops).padStart(10)}  ${ratio.toFixed(2)}×`);
-}
-
-async function waitForServer(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`next start exited with code ${child.exitCode}`);
-    try {
-      const response = await fetch(url);
-      if (response.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`the server did not answer ${url} within ${timeoutMs} ms`);
 }
 
 /** Seeds a user, an instance and a freshly minted key into a new PGlite directory, then closes it. */
@@ -209,18 +195,9 @@ async function serverBenchmark(options: Options): Promise<number | undefined> {
     console.log(`  whoami / health             ${ratio.toFixed(2)}×   target ≥ ${TARGET_RATIO}× → ${ratio >= TARGET_RATIO ? "met" : "MISSED"}`);
     return ratio;
   } finally {
-    await stop(child);
+    await stopServer(child);
     rmSync(workDir, { recursive: true, force: true });
   }
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.pid === undefined) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  process.kill(-child.pid, "SIGTERM");
-  const timer = setTimeout(() => child.pid && process.kill(-child.pid, "SIGKILL"), 5_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 async function main(): Promise<void> {

@@ -29,6 +29,7 @@ import { hashPassword } from "@/lib/auth/password";
 import { decryptApiKey } from "@/lib/keys/encryption";
 import { startMachineService, type MachineService } from "@/lib/machines/local/service";
 import { freeLoopbackPort } from "@/shared/free-port";
+import { signInWithCredentials } from "./sign-in";
 
 const ROOT = process.cwd();
 const NEXT_BIN = path.join(ROOT, "node_modules", ".bin", "next");
@@ -266,31 +267,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       transcript.push(recorded);
       return recorded;
     },
-    async signIn(account) {
-      const csrf = await fetch(`${baseUrl}/api/auth/csrf`);
-      const { csrfToken } = (await csrf.json()) as { csrfToken: string };
-      const jar = new Map<string, string>();
-      const keep = (response: Response) => {
-        for (const cookie of response.headers.getSetCookie()) {
-          const [pair] = cookie.split(";");
-          const at = pair!.indexOf("=");
-          jar.set(pair!.slice(0, at), pair!.slice(at + 1));
-        }
-      };
-      keep(csrf);
-      const cookieHeader = () => [...jar].map(([name, value]) => `${name}=${value}`).join("; ");
-      const response = await fetch(`${baseUrl}/api/auth/callback/credentials`, {
-        method: "POST",
-        headers: { "content-type": "application/x-www-form-urlencoded", cookie: cookieHeader() },
-        body: new URLSearchParams({ csrfToken, email: account.email, password: account.password, json: "true" }),
-        redirect: "manual",
-      });
-      keep(response);
-      if (![...jar.keys()].some((name) => name.endsWith("next-auth.session-token"))) {
-        throw new Error(`sign-in as ${account.email} failed (${response.status})`);
-      }
-      return cookieHeader();
-    },
+    signIn: (account) => signInWithCredentials(baseUrl, account),
     async inspect(work) {
       const shared = postgres ?? primary?.postgres;
       if (shared) return work(shared.db);

@@ -28,7 +28,10 @@ import { getFleetOverview, scanFleetOverview } from "@/lib/admin/overview";
 import { fleetQuerySchema, type FleetQuery } from "@/lib/admin/schemas";
 import { keyRingIds } from "@/lib/tokens/key-ring";
 import { createDatabase, dropDatabase } from "./database";
-import { freePort, signIn, startServer, stopServer, waitForServer } from "./server";
+import { freeLoopbackPort } from "@/shared/free-port";
+import { signInWithCredentials } from "@/test/http/sign-in";
+import { stopServer, waitForServer } from "../next-server";
+import { startServer } from "./server";
 import { ms, repeat, stats } from "./stats";
 
 const TARGETS = { seedSeconds: 60, listP95Ms: 50, summaryP95Ms: 500 };
@@ -74,7 +77,7 @@ type Db = Awaited<ReturnType<typeof openDatabase>>["db"];
 function listScenario(name: string, input: Record<string, unknown>, db: Db): ListScenario {
   const query: FleetQuery = fleetQuerySchema.parse(input);
   const params = new URLSearchParams();
-  for (const [key, value] of Object.entries(input)) params.set(key, Array.isArray(value) ? value.join(",") : String(value));
+  for (const [key, value] of Object.entries(input)) if (value !== undefined) params.set(key, Array.isArray(value) ? value.join(",") : String(value));
   return {
     name,
     path: `/api/admin/instances?${params}`,
@@ -107,17 +110,17 @@ async function main(): Promise<void> {
   const signingKeys = keyRingIds({ current: secret, previous: [] });
   const database = await createDatabase(serverUrl, options.count, signingKeys);
   console.log(`Seeded ${options.count.toLocaleString("en-US")} instances in ${database.seedSeconds.toFixed(1)} s.`);
-  const port = await freePort();
+  const port = await freeLoopbackPort();
   const base = `http://127.0.0.1:${port}`;
   const child = startServer(database.url, port, secret);
   const client = new pg.Client({ connectionString: database.url });
   const queryHandle = await openDatabase({ url: database.url, driver: "postgres", timeouts: { statementMs: 0, queryMs: 0 } });
   const results: { name: string; value: number; target: number; unit: string }[] = [{ name: "seed", value: database.seedSeconds, target: TARGETS.seedSeconds, unit: "s" }];
   try {
-    await waitForServer(base, child);
+    await waitForServer(`${base}/api/health`, child);
     await client.connect();
     const version = (await client.query<{ server_version: string }>("show server_version")).rows[0]!.server_version;
-    const cookie = await signIn(base, "bench-admin@fleetdeck.test", database.adminPassword);
+    const cookie = await signInWithCredentials(base, { email: "bench-admin@fleetdeck.test", password: database.adminPassword });
     const get = async (pathname: string): Promise<unknown> => {
       const response = await fetch(`${base}${pathname}`, { headers: { cookie, accept: "application/json", ...(options.compression ? {} : { "accept-encoding": "identity" }) } });
       const text = await response.text();

@@ -6,7 +6,9 @@ import net from "node:net";
  */
 export function freeLoopbackPort(): Promise<number> {
   return new Promise((resolve, reject) => {
-    const server = net.createServer();
+    // A connection that lands on the port meanwhile (someone still calling its last owner) would
+    // hold `close` open for ever: drop it.
+    const server = net.createServer((socket) => socket.destroy());
     server.unref();
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => {

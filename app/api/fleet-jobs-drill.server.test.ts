@@ -86,7 +86,19 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)("fleet-job drill: 200 items, two
         .innerJoin(instances, eq(instances.id, fleetJobItems.targetId))
         .where(and(eq(fleetJobItems.jobId, jobId), inArray(fleetJobItems.state, ["pending", "running"])));
       const events = await db.select().from(instanceEvents).where(inArray(instanceEvents.instanceId, open.map((row) => row.instance.id)));
-      return JSON.stringify({ open, events }, null, 1) + "\n" + survivor.logs().slice(-6_000);
+      // The machine service's side of each stuck instance: its machine now and every call made to it.
+      const machines = await Promise.all(
+        open.map(async ({ instance }) => {
+          if (!instance.machineId) return { instanceId: instance.id, machine: null };
+          const machine = await survivor.machines.supervisor.get(instance.machineId).catch((error: unknown) => String(error));
+          const version = typeof machine === "string" ? machine : { version: machine.version, updatedAt: machine.updatedAt };
+          const record = survivor.machines.supervisor.describe(instance.machineId) ?? null;
+          const calls = survivor.machines.requests.filter((request) => request.machineId === instance.machineId);
+          const output = doomed.logs().split("\n").filter((line) => line.startsWith(`[machine ${instance.machineId}]`));
+          return { instanceId: instance.id, machine: version, record, calls, output };
+        }),
+      );
+      return JSON.stringify({ open, events, machines }, null, 1) + "\n" + survivor.logs().slice(-6_000);
     });
   const done = (counts: Record<string, number>) => (counts.succeeded ?? 0) + (counts.noop ?? 0) + (counts.failed ?? 0) + (counts.cancelled ?? 0);
   const machineCalls = (operationId: string) => survivor.machines.requests.filter((request) => request.operationId === operationId);

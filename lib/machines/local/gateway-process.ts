@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
 import { freeLoopbackPort } from "@/shared/free-port";
 import readline from "node:readline";
 import { notify, setState, type LocalMachine } from "./machine-state";
@@ -45,6 +46,40 @@ export function terminate(tracker: ProcessTracker, child: ChildProcess, graceMs:
 function remember(machine: LocalMachine, line: string): void {
   machine.recentOutput.push(line);
   if (machine.recentOutput.length > RECENT_OUTPUT_LINES) machine.recentOutput.shift();
+}
+
+const LISTEN_ATTEMPTS = 3;
+
+/**
+ * Boots the machine's process on its current config and gives the verdict: `started` once it
+ * listens (unless the caller changed its mind meanwhile), `failed` when it cannot. A port taken
+ * while the machine was down moves the machine to another, like a rescheduled VM.
+ */
+export async function launchGateway(machine: LocalMachine, tracker: ProcessTracker, options: GatewaySpawnOptions): Promise<void> {
+  if (!existsSync(/*turbopackIgnore: true*/ options.gatewayPath)) {
+    machine.desired = "stopped";
+    machine.lastExit = `gateway program not found at ${options.gatewayPath}`;
+    setState(machine, "failed");
+    return;
+  }
+  const booting = () => machine.state === "starting" || machine.state === "replacing";
+  for (let attempt = 1; attempt <= LISTEN_ATTEMPTS; attempt += 1) {
+    const outcome = await spawnGatewayOnce(machine, tracker, options);
+    if (outcome === "port_in_use") {
+      machine.port = undefined;
+      continue;
+    }
+    if (outcome === "listening") {
+      if (machine.desired === "started" && !machine.restartPending && booting()) setState(machine, "started");
+      return;
+    }
+    // An exit with no verdict and no new intent would leave the machine `starting` for ever, and
+    // every waiter hanging until its deadline: it failed.
+    if (!machine.child && !machine.dirty && machine.desired === "started" && booting()) break;
+    return;
+  }
+  machine.desired = "stopped";
+  setState(machine, "failed");
 }
 
 /** Spawns the gateway for the machine's current config and waits until it listens, exits or times out. */
@@ -110,6 +145,9 @@ export async function spawnGatewayOnce(
   }
 
   return new Promise((resolve) => {
+    // Settled by the exit, which always comes after the process's last message (Node closes the
+    // IPC channel before it reports `close`): a port someone else holds is told apart by that message.
+    let exitOutcome: "exited" | "port_in_use" = "exited";
     const timer = setTimeout(() => {
       machine.recentOutput.push(`did not listen within ${startTimeoutMs} ms`);
       void terminate(tracker, child, 0).then(() => {
@@ -127,12 +165,12 @@ export async function spawnGatewayOnce(
       } else if (message?.type === "listen_error" && message.code === "EADDRINUSE") {
         clearTimeout(timer);
         expectedExits.add(child);
-        void exits.get(child)!.then(() => resolve("port_in_use"));
+        exitOutcome = "port_in_use";
       }
     });
     void exits.get(child)!.then(() => {
       clearTimeout(timer);
-      resolve("exited");
+      resolve(exitOutcome);
     });
   });
 }

@@ -40,6 +40,31 @@ export const snapshot = (machine: LocalMachine): Machine => ({
   updatedAt: new Date(machine.updatedAt),
 });
 
+/** The supervisor's view of one machine: what it wants, whether it is working on it, its process. */
+export interface MachineRecordView {
+  state: MachineState;
+  desired: Desired;
+  restartPending: boolean;
+  dirty: boolean;
+  reconciling: boolean;
+  pid: number | undefined;
+  port: number | undefined;
+  lastExit: string | undefined;
+  recentOutput: string[];
+}
+
+export const describeRecord = (machine: LocalMachine): MachineRecordView => ({
+  state: machine.state,
+  desired: machine.desired,
+  restartPending: machine.restartPending,
+  dirty: machine.dirty,
+  reconciling: machine.loop !== undefined,
+  pid: machine.child?.pid,
+  port: machine.port,
+  lastExit: machine.lastExit,
+  recentOutput: [...machine.recentOutput],
+});
+
 /** Wakes every waiter on the machine (they re-check its state). */
 export const notify = (machine: LocalMachine) => {
   for (const listener of [...machine.listeners]) listener();

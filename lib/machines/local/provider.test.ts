@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -144,6 +145,30 @@ describe("local machine provider", () => {
     await machines.destroy(created.id, { force: true }); // repeat is safe
     await machines.waitForState(created.id, "destroyed", { timeoutMs: 1_000 });
     expect(output.join("\n")).not.toMatch(/key-[123]\b/);
+  });
+
+  it("moves a machine whose port was taken while it was down to a free one, and boots it there", async () => {
+    // Two machines booting at once can be handed the same free port; the loser must not hang.
+    const machines = provider();
+    const created = await machines.create({ name: "inst-a", config: configFor("inst-a", "key-1") });
+    await machines.waitForState(created.id, "started", { timeoutMs: 10_000 });
+    const takenPort = machines.processOf(created.id)!.port;
+    await machines.stop(created.id);
+    await machines.waitForState(created.id, "stopped", { timeoutMs: 10_000 });
+
+    const squatter = net.createServer();
+    await new Promise<void>((resolve) => squatter.listen(takenPort, "127.0.0.1", resolve));
+    try {
+      await machines.start(created.id);
+      await machines.waitForState(created.id, "started", { timeoutMs: 10_000 });
+      const moved = machines.processOf(created.id)!;
+      expect(moved.port).not.toBe(takenPort);
+      const health = await waitForGatewayCredential(machines.gatewayUrl(created), { timeoutMs: 5_000, intervalMs: 20 });
+      expect(health.credential).toMatchObject({ state: "valid", keyId: "kid-1" });
+      expect(output.join("\n")).toContain("EADDRINUSE");
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
+    }
   });
 
   it("creates without launching, and boots on start", async () => {

@@ -1,5 +1,4 @@
 import type { ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
 import path from "node:path";
 import { newMachineId, newMachineVersion } from "../ids";
 import {
@@ -11,8 +10,9 @@ import {
   type WaitableMachineState,
   type WaitForStateOptions,
 } from "../types";
-import { createProcessTracker, spawnGatewayOnce, terminate as terminateProcess } from "./gateway-process";
+import { createProcessTracker, launchGateway, terminate as terminateProcess } from "./gateway-process";
 import {
+  describeRecord,
   matchesMetadata,
   notify,
   setState,
@@ -20,6 +20,7 @@ import {
   validateConfig,
   waitForAnyState as waitForMachineState,
   type LocalMachine,
+  type MachineRecordView,
 } from "./machine-state";
 
 export interface LocalMachineProviderOptions {
@@ -45,11 +46,11 @@ export interface LocalMachineProvider extends MachineProvider {
   readonly name: "local";
   /** The live process running a machine, if any (tests use it to prove no process is left behind). */
   processOf(id: string): { pid: number; port: number } | undefined;
+  /** The supervisor's record of a machine, for a drill's diagnosis of a machine that never came up. */
+  describe(id: string): MachineRecordView | undefined;
   /** Like `waitForState`, for the first of several states; resolves with the one reached (the machine service's wait). */
   waitForAnyState(id: string, states: readonly WaitableMachineState[], options: WaitForStateOptions): Promise<WaitableMachineState>;
 }
-
-const LISTEN_ATTEMPTS = 3;
 
 /**
  * The local process supervisor: every machine is a real child process running the gateway program
@@ -81,7 +82,7 @@ export function createLocalMachineProvider(options: LocalMachineProviderOptions 
   const tracker = createProcessTracker();
   const { children } = tracker;
   const terminate = (child: ChildProcess, graceMs: number) => terminateProcess(tracker, child, graceMs);
-  const spawnOnce = (machine: LocalMachine) => spawnGatewayOnce(machine, tracker, { nodePath, gatewayPath, startTimeoutMs, onOutput });
+  const spawnOptions = { nodePath, gatewayPath, startTimeoutMs, onOutput };
   const waitForAnyState: LocalMachineProvider["waitForAnyState"] = (id, states, waitOptions) => waitForMachineState(machines, id, states, waitOptions);
   let closed = false;
 
@@ -96,29 +97,6 @@ export function createLocalMachineProvider(options: LocalMachineProviderOptions 
       throw new MachineError("not_found", `machine ${id} not found`, { status: 404 });
     }
     return machine;
-  };
-
-  const launch = async (machine: LocalMachine): Promise<void> => {
-    if (!existsSync(/*turbopackIgnore: true*/ gatewayPath)) {
-      machine.desired = "stopped";
-      machine.lastExit = `gateway program not found at ${gatewayPath}`;
-      setState(machine, "failed");
-      return;
-    }
-    for (let attempt = 1; attempt <= LISTEN_ATTEMPTS; attempt += 1) {
-      const outcome = await spawnOnce(machine);
-      if (outcome === "port_in_use") {
-        // Someone took the machine's port while it was down: move it, like a rescheduled VM.
-        machine.port = undefined;
-        continue;
-      }
-      if (outcome === "listening" && machine.desired === "started" && !machine.restartPending) {
-        if (machine.state === "starting" || machine.state === "replacing") setState(machine, "started");
-      }
-      return;
-    }
-    machine.desired = "stopped";
-    setState(machine, "failed");
   };
 
   /**
@@ -140,7 +118,7 @@ export function createLocalMachineProvider(options: LocalMachineProviderOptions 
       if (machine.child && machine.restartPending) await terminate(machine.child, stopGraceMs);
       if (!machine.child && machine.desired === "started") {
         machine.restartPending = false;
-        await launch(machine);
+        await launchGateway(machine, tracker, spawnOptions);
       }
     }
   };
@@ -280,6 +258,11 @@ export function createLocalMachineProvider(options: LocalMachineProviderOptions 
       const child = machine?.child;
       if (!machine || !child || child.pid === undefined || machine.port === undefined) return undefined;
       return { pid: child.pid, port: machine.port };
+    },
+
+    describe(id) {
+      const machine = machines.get(id);
+      return machine && describeRecord(machine);
     },
 
     async close() {

@@ -51,6 +51,8 @@ export interface MachineServiceRequest {
   currentVersion?: string;
   /** The status answered, or "dropped". */
   outcome: number | "dropped";
+  /** When the request arrived (drills read the order of calls to one machine). */
+  receivedAt: Date;
 }
 
 export interface MachineServiceOptions {
@@ -221,7 +223,7 @@ export async function startMachineService(options: MachineServiceOptions): Promi
       const matched = route(req.method ?? "", url.pathname);
       if (!matched) return answer(flyError(404, `no route ${req.method} ${url.pathname}`));
       if (!tokenMatches(req.headers.authorization, options.token)) return answer(flyError(401, "unauthorized"));
-      const entry: MachineServiceRequest = { operationId: matched.operationId, ...(matched.machineId ? { machineId: matched.machineId } : {}), outcome: 0 };
+      const entry: MachineServiceRequest = { operationId: matched.operationId, ...(matched.machineId ? { machineId: matched.machineId } : {}), outcome: 0, receivedAt: new Date() };
       requests.push(entry);
       const raw = Buffer.concat(chunks).toString("utf8");
       void (async () => {

@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { freeLoopbackPort } from "@/shared/free-port";
 import readline from "node:readline";
 import { notify, setState, type LocalMachine } from "./machine-state";
 
@@ -90,8 +89,11 @@ export async function spawnGatewayOnce(
 ): Promise<"listening" | "exited" | "port_in_use"> {
   const { nodePath, gatewayPath, startTimeoutMs, onOutput } = options;
   const { children, expectedExits, exits } = tracker;
-  const port = (machine.port ??= await freeLoopbackPort());
-  // The caller may have changed its mind while we looked for a port.
+  // A machine keeps its address across restarts; on its first boot (or after losing its port) the
+  // gateway binds port 0 and reports the one it got. Probing for a free port first would race every
+  // other socket on the host for it between the probe and the bind.
+  const port = machine.port ?? 0;
+  // The caller may have changed its mind since the last attempt.
   if (machine.desired !== "started") return "exited";
   const env: Record<string, string> = {};
   for (const name of INHERITED_ENV) {
@@ -158,8 +160,9 @@ export async function spawnGatewayOnce(
         resolve("exited");
       });
     }, startTimeoutMs);
-    child.on("message", (message: { type?: string; code?: string }) => {
+    child.on("message", (message: { type?: string; code?: string; port?: number }) => {
       if (message?.type === "listening") {
+        if (typeof message.port === "number") machine.port = message.port;
         clearTimeout(timer);
         resolve("listening");
       } else if (message?.type === "listen_error" && message.code === "EADDRINUSE") {

@@ -148,7 +148,7 @@ describe("local machine provider", () => {
   });
 
   it("moves a machine whose port was taken while it was down to a free one, and boots it there", async () => {
-    // Two machines booting at once can be handed the same free port; the loser must not hang.
+    // Any socket on the host may take a stopped machine's port meanwhile; the machine must not hang on it.
     const machines = provider();
     const created = await machines.create({ name: "inst-a", config: configFor("inst-a", "key-1") });
     await machines.waitForState(created.id, "started", { timeoutMs: 10_000 });

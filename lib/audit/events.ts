@@ -24,6 +24,20 @@ export interface InstanceEventInput {
   details?: Record<string, unknown> | null;
 }
 
+/**
+ * A caller's record that must be durable together with an operation (a fleet job's item outcome):
+ * `write` runs in the transaction that records the operation's outcome — the lease release of a
+ * lifecycle operation after a success or no-op, a pepper rotation — and that transaction also
+ * appends the audit event, so the operation's end, the caller's record and the event commit
+ * together or not at all. A `write` that throws rolls all of it back and the operation fails with
+ * its error, like any failure.
+ */
+export interface OperationCommit {
+  /** Added to the operation's audit event, success or failure (e.g. the fleet job item it ran for). */
+  details: Record<string, unknown>;
+  write(tx: Database, outcome: "success" | "noop"): Promise<void>;
+}
+
 type Executor = Pick<Database, "insert">;
 
 /**

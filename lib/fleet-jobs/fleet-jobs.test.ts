@@ -72,13 +72,8 @@ describe.skipIf(!havePostgres)("fleet jobs on two replicas (real PostgreSQL, loc
     await server?.close();
   });
 
-  const replicas = (): FleetJobWorkerDeps[] => {
-    const revokeKeys = async () => {};
-    return [
-      { ...harness.deps, revokeKeys },
-      { ...harness.deps, db: replicaB.db, revokeKeys },
-    ];
-  };
+  const replicas = (): FleetJobWorkerDeps[] =>
+    [harness.database.db, replicaB.db].map((db) => ({ ...harness.deps, db, revokeKeys: (input) => rotatePepper(input, { db }) }));
 
   const jobDone = (jobId: string) => async () => (await getFleetJobOrThrow(harness.database.db, jobId)).state === "finished";
 
@@ -152,7 +147,7 @@ describe.skipIf(!havePostgres)("fleet jobs on two replicas (real PostgreSQL, loc
     // bookkeeping of its own (no record, no claim release, no job check).
     const claimed = await claimNextFleetJobItem(db, OPTIONS.claimTtlMs);
     const result = await runClaimedFleetJobItem({ ...claimed!, kind: "redeploy", createdBy: admin.id }, replicas()[0]!);
-    expect(result).toEqual({ outcome: "succeeded", recorded: true });
+    expect(result).toBe("succeeded");
     const [row] = await db.select().from(fleetJobItems).where(eq(fleetJobItems.id, claimed!.id));
     expect(row).toMatchObject({ state: "succeeded", claimToken: null, claimExpiresAt: null, attempts: 1 });
     expect(await eventsOfItem(claimed!.id, "redeploy")).toEqual([{ instanceId: claimed!.targetId, outcome: "success" }]);
@@ -188,7 +183,7 @@ describe.skipIf(!havePostgres)("fleet jobs on two replicas (real PostgreSQL, loc
     const [held] = await db.select().from(fleetJobItems).where(eq(fleetJobItems.id, stale!.id));
     expect(held).toMatchObject({ state: "running", claimToken: fresh!.token });
 
-    expect(await runClaimedFleetJobItem({ ...fresh!, kind: "redeploy", createdBy: admin.id }, deps!)).toEqual({ outcome: "succeeded", recorded: true });
+    expect(await runClaimedFleetJobItem({ ...fresh!, kind: "redeploy", createdBy: admin.id }, deps!)).toBe("succeeded");
     expect(await eventsOfItem(stale!.id, "redeploy")).toEqual([{ instanceId: target, outcome: "success" }]);
     const [instance] = await db.select().from(instances).where(eq(instances.id, target));
     expect(instance).toMatchObject({ status: "running", leaseToken: null });
@@ -196,6 +191,39 @@ describe.skipIf(!havePostgres)("fleet jobs on two replicas (real PostgreSQL, loc
     const [done] = await db.select().from(fleetJobItems).where(eq(fleetJobItems.jobId, job.id));
     expect(done).toMatchObject({ state: "succeeded", claimToken: null });
   }, 60_000);
+
+  it("a revoke-keys item commits with its rotation: a stale claim cannot rotate, and a worker that died right after rotating is not run again", async () => {
+    const db = harness.database.db;
+    const owner = await harness.createUser();
+    const pepperOf = async () => (await db.select({ pepper: users.apiTokenPepper }).from(users).where(eq(users.id, owner.id)))[0]!.pepper;
+    const job = await createFleetJob(db, { kind: "revoke_keys", selection: { type: "owners", ids: [owner.id] } }, admin, new Date());
+    const [deps] = replicas();
+
+    // A stalled worker whose claim was taken over: its rotation rolls back, the pepper stays.
+    const stale = await claimNextFleetJobItem(db, OPTIONS.claimTtlMs);
+    await db.update(fleetJobItems).set({ claimExpiresAt: sql`now() - interval '1 second'` }).where(eq(fleetJobItems.id, stale!.id));
+    const fresh = await claimNextFleetJobItem(db, OPTIONS.claimTtlMs);
+    expect(fresh).toMatchObject({ id: stale!.id, jobId: job.id });
+    const before = await pepperOf();
+    await expect(runClaimedFleetJobItem({ ...stale!, kind: "revoke_keys", createdBy: admin.id }, deps!)).rejects.toMatchObject({ code: "operation_in_progress" });
+    expect(await pepperOf()).toBe(before);
+
+    // The live claim rotates and records its item in one transaction; then its worker "dies".
+    expect(await runClaimedFleetJobItem({ ...fresh!, kind: "revoke_keys", createdBy: admin.id }, deps!)).toBe("succeeded");
+    const rotated = await pepperOf();
+    expect(rotated).not.toBe(before);
+    const [row] = await db.select().from(fleetJobItems).where(eq(fleetJobItems.id, fresh!.id));
+    expect(row).toMatchObject({ state: "succeeded", claimToken: null, claimExpiresAt: null });
+
+    // Long after its claim would have run out, both replicas work: nothing is claimed, nothing rotates again.
+    await new Promise((resolve) => setTimeout(resolve, OPTIONS.claimTtlMs + 100));
+    const summaries = await Promise.all(replicas().map((replica) => workFleetJobs(OPTIONS, replica)));
+    expect(summaries.reduce((sum, summary) => sum + summary.claimed, 0)).toBe(0);
+    expect(await pepperOf()).toBe(rotated);
+    expect(await getFleetJobOrThrow(db, job.id)).toMatchObject({ state: "finished", counts: { succeeded: 1 } });
+    const rotations = await db.select({ details: instanceEvents.details }).from(instanceEvents).where(and(eq(instanceEvents.action, "pepper_rotated"), eq(instanceEvents.userId, owner.id)));
+    expect(rotations).toEqual([{ details: expect.objectContaining({ fleetJobId: job.id, fleetJobItemId: fresh!.id }) }]);
+  }, 30_000);
 
   it("pause holds a job's items, resume goes on where it stopped, cancel ends it; a second start is a no-op", async () => {
     const db = harness.database.db;

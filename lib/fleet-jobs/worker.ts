@@ -1,10 +1,9 @@
 import { and, eq, sql } from "drizzle-orm";
 import { queryRows, type Database } from "@/db";
 import { fleetJobItems, fleetJobs, type FleetJobKind } from "@/db/schema";
-import type { Actor } from "@/lib/audit/events";
+import type { Actor, OperationCommit } from "@/lib/audit/events";
 import { redeployInstance, startInstance, stopInstance, type LifecycleDeps } from "@/lib/instances";
 import { AppError } from "@/lib/errors";
-import type { OperationCommit } from "@/lib/instances/operation";
 import { toAppError } from "@/lib/instances/operation-errors";
 import { logger } from "@/shared/logger";
 import { finishDoneFleetJobs, finishJobIfDone } from "./jobs";
@@ -22,7 +21,7 @@ export interface FleetJobWorkerOptions {
 
 export interface FleetJobWorkerDeps extends LifecycleDeps {
   /** Revokes every key of a user and re-keys their running instances (revokeKeysAndRekey). */
-  revokeKeys(input: { userId: string; actor: Actor }): Promise<unknown>;
+  revokeKeys(input: { userId: string; actor: Actor; commit: OperationCommit }): Promise<unknown>;
 }
 
 export interface FleetJobWorkSummary {
@@ -113,7 +112,8 @@ type ItemOutcome = "succeeded" | "noop";
 
 /**
  * The item's outcome, written in the transaction that ends its operation (OperationCommit): the
- * operation's end, this record and its audit event (which names the item) commit together, so an
+ * operation's end (a lease release, a pepper rotation), this record and its audit event (which
+ * names the item) commit together, so an
  * item whose operation finished is never run again, whenever its worker dies. Fenced by the claim
  * token: a worker whose claim was taken over cannot commit, and its operation fails instead.
  */
@@ -134,23 +134,22 @@ function itemCommit(item: ClaimedItem, recorded: { outcome?: ItemOutcome }): Ope
 }
 
 /**
- * Runs one claimed item through the same lifecycle function a single click uses, as the admin who
- * started the job. A lifecycle item's outcome is recorded with its operation (itemCommit), so it
- * is durable the moment the operation ends (`recorded: true`); a key revocation's outcome is
- * recorded by the caller afterwards, so a worker dying in between has it run once more. Throws the
- * operation's error; nothing is recorded then.
+ * Runs one claimed item through the same function a single click uses, as the admin who started
+ * the job. The item's outcome is recorded with its operation (itemCommit), so it is durable the
+ * moment the operation ends. Throws the operation's error; nothing is recorded then.
  */
-export async function runClaimedFleetJobItem(item: ClaimedItem, deps: FleetJobWorkerDeps): Promise<{ outcome: ItemOutcome; recorded: boolean }> {
+export async function runClaimedFleetJobItem(item: ClaimedItem, deps: FleetJobWorkerDeps): Promise<ItemOutcome> {
   const actor: Actor = { type: "admin", id: item.createdBy };
-  if (item.kind === "revoke_keys") {
-    await deps.revokeKeys({ userId: item.targetId, actor });
-    return { outcome: "succeeded", recorded: false };
-  }
   const committed: { outcome?: ItemOutcome } = {};
-  const input = { instanceId: item.targetId, actor, commit: itemCommit(item, committed) };
+  const commit = itemCommit(item, committed);
+  if (item.kind === "revoke_keys") {
+    await deps.revokeKeys({ userId: item.targetId, actor, commit });
+    return committed.outcome!;
+  }
+  const input = { instanceId: item.targetId, actor, commit };
   const operation = { redeploy: redeployInstance, start: startInstance, stop: stopInstance }[item.kind];
   await operation(input, deps);
-  return { outcome: committed.outcome!, recorded: true };
+  return committed.outcome!;
 }
 
 /** Failures that say "not now" rather than "no": the item goes back to the queue. */
@@ -159,9 +158,9 @@ const RETRYABLE = new Set(["operation_in_progress", "database_unavailable"]);
 /**
  * Works fleet jobs until no item is claimable (or `limit` items were claimed), `concurrency` items
  * at a time. Each item runs under its claim, renewed while it runs, and ends in exactly one
- * recorded outcome: succeeded, noop, or failed with the error's code and message; a lifecycle
- * item's success commits with its operation, so an item whose operation ended is never run
- * again, whenever its worker dies (a failure is recorded just after). An item whose
+ * recorded outcome: succeeded, noop, or failed with the error's code and message; a success
+ * commits with its operation, so an item whose operation ended is never run again, whenever its
+ * worker dies (a failure is recorded just after, and runs once more if that write is lost). An item whose
  * instance is busy (`operation_in_progress`, the instance's own lease) or whose database write
  * failed transiently is put back with a retry time, not failed. An item whose worker died is
  * claimed again once its claim runs out; the operation lease it may have left on the instance
@@ -201,9 +200,7 @@ async function workItem(item: ClaimedItem, options: FleetJobWorkerOptions, deps:
   heartbeat.unref();
   let values: Partial<typeof fleetJobItems.$inferInsert> | undefined;
   try {
-    const { outcome, recorded } = await runClaimedFleetJobItem(item, deps);
-    summary[outcome]++;
-    if (!recorded) values = { state: outcome, errorCode: null, errorMessage: null, finishedAt: new Date() };
+    summary[await runClaimedFleetJobItem(item, deps)]++;
   } catch (thrown) {
     const error = toAppError(thrown);
     if (RETRYABLE.has(error.code)) {
@@ -226,7 +223,7 @@ async function workItem(item: ClaimedItem, options: FleetJobWorkerOptions, deps:
       .returning({ id: fleetJobItems.id });
     if (!recorded) logger.warn("a fleet job item was taken over before its outcome was recorded", { jobId: item.jobId, itemId: item.id });
   } catch (error) {
-    // The claim runs out and the item is claimed again: a failed or revoke-keys item runs once more.
+    // The claim runs out and the item is claimed again: a failed item runs once more.
     logger.warn("could not record a fleet job item's outcome; it will be retried", { jobId: item.jobId, itemId: item.id, error });
   }
 }

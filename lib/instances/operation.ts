@@ -1,6 +1,6 @@
 import type { Database } from "@/db";
 import type { InstanceRow, KeySource, NewInstanceRow } from "@/db/schema";
-import { recordInstanceEvent, type Actor, type InstanceEventInput } from "@/lib/audit/events";
+import { recordInstanceEvent, type Actor, type InstanceEventInput, type OperationCommit } from "@/lib/audit/events";
 import { notifyKeyStateChanged } from "@/lib/keys/invalidation";
 import { consumeUserOperation } from "@/lib/limits/rate-limit";
 import { logger } from "@/shared/logger";
@@ -77,19 +77,6 @@ export interface OperationInput {
   mints?: boolean;
   /** What the caller records with the operation's outcome (see OperationCommit). */
   commit?: OperationCommit;
-}
-
-/**
- * A caller's record that must be durable together with the operation (a fleet job's item
- * outcome): `write` runs in the transaction that releases the lease after a success or no-op, and
- * that transaction then also appends the audit event, so the operation's end, the caller's record
- * and the event commit together or not at all. A `write` that throws rolls the release back and
- * the operation fails with its error, like any failure.
- */
-export interface OperationCommit {
-  /** Added to the operation's audit event, success or failure (e.g. the fleet job item it ran for). */
-  details: Record<string, unknown>;
-  write(tx: Database, outcome: "success" | "noop"): Promise<void>;
 }
 
 /**

@@ -1,8 +1,8 @@
 import type { InstanceRow } from "@/db/schema";
-import type { Actor } from "@/lib/audit/events";
+import type { Actor, OperationCommit } from "@/lib/audit/events";
 import type { LifecycleDeps } from "./deps";
 import { deployWithFreshKey } from "./deploy";
-import { runOperation, type OperationCommit } from "./operation";
+import { runOperation } from "./operation";
 
 export interface InstanceOperationInput {
   instanceId: string;

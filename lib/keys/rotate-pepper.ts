@@ -2,7 +2,7 @@ import { and, eq, isNotNull, isNull } from "drizzle-orm";
 import { z } from "zod";
 import type { Database } from "@/db";
 import { generatePepper, instanceEvents, instances, users } from "@/db/schema";
-import type { Actor } from "@/lib/audit/events";
+import type { Actor, OperationCommit } from "@/lib/audit/events";
 import { AppError } from "@/lib/errors";
 import { pepperFingerprint } from "./fingerprints";
 import { notifyKeyStateChanged } from "./invalidation";
@@ -37,12 +37,15 @@ export interface RotatePepperDeps {
  * next (rekeyAfterRotation) picks them all; and a NOTIFY that other replicas receive only once this commits. A failure anywhere rolls
  * all of it back, leaving the old pepper in force.
  *
+ * A caller's `commit` (a fleet job item's outcome) is written in that transaction, and its details
+ * go into the `pepper_rotated` event: a job item that rotated is never rotated again.
+ *
  * Repeating it rotates again (each call revokes the keys minted since the last). Concurrent calls
  * for one user serialise on the user row; both succeed and the later pepper wins. Throws
  * `not_found` for an unknown user.
  */
 export async function rotatePepper(
-  input: { userId: string; actor: Actor },
+  input: { userId: string; actor: Actor; commit?: OperationCommit },
   deps: RotatePepperDeps,
 ): Promise<RotatePepperResult> {
   if (!z.uuid().safeParse(input.userId).success) throw new AppError("not_found", "No such user.");
@@ -76,7 +79,7 @@ export async function rotatePepper(
           ...common,
           instanceId: null,
           action: "pepper_rotated",
-          details: { revokedKeyCount: revoked.length, pepperFingerprint: pepperFingerprint(pepper) },
+          details: { revokedKeyCount: revoked.length, pepperFingerprint: pepperFingerprint(pepper), ...input.commit?.details },
         },
         ...revoked.map((row) => ({
           ...common,
@@ -86,6 +89,7 @@ export async function rotatePepper(
           details: { reason: "pepper_rotated" },
         })),
       ]);
+      await input.commit?.write(tx, "success");
       await notifyKeyStateChanged(tx, { userId: input.userId });
       return { revokedKeyCount: revoked.length, runningInstanceCount: running.length };
     });

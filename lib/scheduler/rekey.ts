@@ -1,5 +1,5 @@
 import { getDb } from "@/db";
-import type { Actor } from "@/lib/audit/events";
+import type { Actor, OperationCommit } from "@/lib/audit/events";
 import { getLifecycleDeps } from "@/lib/instances/deps";
 import { refreshDueInstances } from "@/lib/instances/refresh";
 import { rotatePepper, type RotatePepperResult } from "@/lib/keys/rotate-pepper";
@@ -61,7 +61,7 @@ export function kickRekey(ownerId: string, actor: Actor): Promise<void> {
  * then kicks the live re-key of their running instances, which the caller does not wait for; the
  * result says how many will be re-keyed. Stopped instances get a fresh key at their next start.
  */
-export async function revokeKeysAndRekey(input: { userId: string; actor: Actor }): Promise<RotatePepperResult> {
+export async function revokeKeysAndRekey(input: { userId: string; actor: Actor; commit?: OperationCommit }): Promise<RotatePepperResult> {
   const [db, cache] = await Promise.all([getDb(), getKeyStateCache()]);
   const result = await rotatePepper(input, { db, cache });
   if (result.runningInstanceCount > 0) void kickRekey(input.userId, input.actor);

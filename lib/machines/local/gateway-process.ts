@@ -82,7 +82,7 @@ export async function launchGateway(machine: LocalMachine, tracker: ProcessTrack
 }
 
 /** Spawns the gateway for the machine's current config and waits until it listens, exits or times out. */
-export async function spawnGatewayOnce(
+async function spawnGatewayOnce(
   machine: LocalMachine,
   tracker: ProcessTracker,
   options: GatewaySpawnOptions,

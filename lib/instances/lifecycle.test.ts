@@ -119,6 +119,27 @@ describe.each(testDrivers())("instance lifecycle on local machines (%s)", (drive
     expect(await eventsOf(harness, row.id)).toEqual([]);
   });
 
+  it("a success commits with its audit event: when the event cannot be written, the operation does not end as a success", async () => {
+    const owner = await harness.createUser();
+    const row = await harness.provision(owner.id);
+    const started = await startInstance({ instanceId: row.id, actor: user(owner.id) }, harness.deps);
+    const db = harness.database.db;
+    // The audit log refuses this owner's successful stop (and nothing else).
+    await db.execute(sql.raw(`alter table instance_events add constraint refuse_stop_${owner.id.slice(0, 8)} check (not (action = 'stop' and outcome = 'success' and actor_id = '${owner.id}')) not valid`));
+    try {
+      await expect(stopInstance({ instanceId: row.id, actor: user(owner.id) }, harness.deps)).rejects.toBeInstanceOf(AppError);
+    } finally {
+      await db.execute(sql.raw(`alter table instance_events drop constraint refuse_stop_${owner.id.slice(0, 8)}`));
+    }
+    // The release with the success's values rolled back with the event: the failure path released
+    // the lease, observed the machine (stopped) and recorded the failure.
+    const [after] = await db.select().from(instances).where(eq(instances.id, row.id));
+    expect(after).toMatchObject({ status: "stopped", leaseToken: null, machineId: started.machineId });
+    expect(after!.lastErrorCode).not.toBeNull();
+    const stops = (await eventsOf(harness, row.id)).filter((event) => event.action === "stop");
+    expect(stops.map((event) => event.outcome)).toEqual(["failure"]);
+  });
+
   it("refuses to mint without a signing secret, before any work", async () => {
     const owner = await harness.createUser();
     const row = await harness.provision(owner.id);

@@ -81,9 +81,10 @@ export interface OperationInput {
 
 /**
  * Runs one lifecycle operation under the instance's operation lease and records it in the audit
- * log. A concurrent caller gets `operation_in_progress`; a failure releases the lease with the
- * error recorded and the status re-derived from the machine when one was touched, or left as it
- * was when none was. Machine failures surface as `machine_error` (502). The scheduler passes a
+ * log: a success's event commits with the lease release, a failure's is written just after it
+ * (retried while the database is away). A concurrent caller gets `operation_in_progress`; a
+ * failure releases the lease with the error recorded and the status re-derived from the machine
+ * when one was touched, or left as it was when none was. Machine failures surface as `machine_error` (502). The scheduler passes a
  * lease it already claimed (`claimedLease`) instead of taking one here.
  *
  * Fencing: a heartbeat renews the lease every third of its TTL and every machine write renews it
@@ -176,19 +177,15 @@ export async function runOperation(
         durationMs: performance.now() - started,
         details: { timings: roundTimings(context.timings), ...input.commit?.details, ...result.details },
       }) as const;
-    const withRelease = withCallerCommit(input.commit, successEvent, withSupersededKeysAnnounced(result, lease.instanceId));
-    const row = withRelease
-      ? await deps.db.transaction(async (tx) => {
-          const released = await releaseLease(tx, lease, final);
-          if (released) await withRelease(tx);
-          return released;
-        })
-      : await releaseLease(deps.db, lease, final);
+    const withRelease = withSuccessRecorded(input.commit, successEvent, withSupersededKeysAnnounced(result, lease.instanceId));
+    const row = await deps.db.transaction(async (tx) => {
+      const released = await releaseLease(tx, lease, final);
+      if (released) await withRelease(tx);
+      return released;
+    });
     if (!row) throw lostLeaseError();
     // This process drops the instance's cached keys at once; other replicas hear the NOTIFY.
     if (result.values.deployedKeyId !== undefined) deps.keyStateCache?.invalidate({ instanceId: lease.instanceId });
-    // Done once the lease is released; a database blip now delays the event, never loses it (a caller's commit carried it already).
-    if (!input.commit) await completeDurably([{ label: "record an operation event", write: () => recordInstanceEvent(deps.db, successEvent()) }], logContext);
     recordOperation(input.operation, result.outcome ?? "success", performance.now() - started);
     return row;
   } catch (thrown) {
@@ -242,17 +239,19 @@ function withSupersededKeysAnnounced(result: OperationResult, instanceId: string
   };
 }
 
-/** The caller's record and the success event go into the release's transaction, after what the operation commits there. */
-function withCallerCommit(
+/**
+ * The caller's record and the success event go into the release's transaction, after what the
+ * operation commits there: an operation that ended always has its event, whenever the process dies.
+ */
+function withSuccessRecorded(
   commit: OperationCommit | undefined,
   successEvent: () => InstanceEventInput & { outcome: "success" | "noop" },
   withRelease: OperationResult["withRelease"],
-): OperationResult["withRelease"] {
-  if (!commit) return withRelease;
+): (tx: Database) => Promise<void> {
   return async (tx) => {
     await withRelease?.(tx);
     const event = successEvent();
-    await commit.write(tx, event.outcome);
+    await commit?.write(tx, event.outcome);
     await recordInstanceEvent(tx, event);
   };
 }

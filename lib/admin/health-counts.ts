@@ -200,6 +200,24 @@ export async function runningFigures(db: Database, now: Date, thresholdHours: nu
 }
 
 /**
+ * Forgets the owners in fleet_pepper_recheck who have no live key left under a fingerprint other
+ * than their current one, so the overview's correction visits only owners that may need it.
+ * Safe alongside writers: every transaction that stores such a key (or changes a pepper) adds its
+ * own row (migration 0008), and a row this statement cannot see yet is not deleted by it.
+ */
+export async function prunePepperRechecks(db: Database): Promise<number> {
+  const rows = await queryRows<unknown>(
+    db,
+    sql`delete from fleet_pepper_recheck recheck where not exists (
+          select 1 from ${instances} join ${users} on ${users.id} = ${instances.ownerId}
+          where ${instances.ownerId} = recheck.owner_id and ${isNull(instances.destroyedAt)} and ${isNull(instances.keyRevokedAt)}
+            and ${instances.keyPepperFingerprint} <> ${pepperFingerprintSql(users.apiTokenPepper)}
+        ) returning 1`,
+  );
+  return rows.length;
+}
+
+/**
  * Folds the counts' log into one row per class when it has grown well past that (each write
  * appends a row or two). Safe alongside writers: it deletes and re-adds only the rows it saw.
  */

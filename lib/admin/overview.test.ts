@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eq, inArray, sql } from "drizzle-orm";
+import { queryRows } from "@/db";
 import { instances, users, type UserRow } from "@/db/schema";
 import { createTestDatabase, testDrivers, type TestDatabase } from "@/test/db";
 import { withUsersLocked } from "@/test/instances/harness";
@@ -8,7 +9,7 @@ import { computeKeyHealth } from "@/lib/instances/key-health";
 import { keyHealthValues } from "@/lib/instances/schemas";
 import { pepperFingerprint } from "@/lib/keys/fingerprints";
 import type { SigningKeyIds } from "@/lib/tokens/key-ring";
-import { compactHealthCounts } from "./health-counts";
+import { compactHealthCounts, prunePepperRechecks } from "./health-counts";
 import { keyHealthSql } from "./key-health-sql";
 import { countKeyHealth, getFleetOverview, scanFleetOverview } from "./overview";
 import { FRESH_MS, getCachedFleetOverview, invalidateFleetOverview, MAX_STALE_MS } from "./overview-cache";
@@ -166,6 +167,45 @@ describe.each(testDrivers())("key health in SQL: the twin of computeKeyHealth, i
     await compactHealthCounts(database.db, { force: true });
     await expectCountsEqualScan("after compaction", [0, 3 * DAY - 1]);
   }, 120_000);
+
+
+  it("prunes the pepper re-checks with nothing left to re-check, never one a write still in flight needs", async () => {
+    const db = database.db;
+    const listed = async (owner: UserRow) => (await queryRows<{ n: string }>(db, sql`select count(*)::text as n from fleet_pepper_recheck where owner_id = ${owner.id}`))[0]!.n !== "0";
+    const [stale, rotated, racing] = await db.insert(users).values([{ email: "stale@recheck.test" }, { email: "rotated@recheck.test" }, { email: "racing@recheck.test" }]).returning();
+    const instance = (owner: UserRow, name: string, fingerprint: string) => ({
+      ownerId: owner.id, name, provider: "local" as const, region: "local", imageTag: "latest", keyId: `key_${name}`, deployedKeyId: `key_${name}`,
+      keyExpiresAt: at(9 * DAY), deployedKeyExpiresAt: at(9 * DAY), keyPepperFingerprint: fingerprint,
+    });
+    // A live key under a fingerprint that is not its owner's; an owner whose pepper changed with every key revoked.
+    await db.insert(instances).values(instance(stale!, "stale", "pf_not_current"));
+    const [revoked] = await db.insert(instances).values({ ...instance(rotated!, "rotated", pepperFingerprint(rotated!.apiTokenPepper)), keyRevokedAt: NOW }).returning();
+    await db.update(users).set({ apiTokenPepper: "rotated-pepper" }).where(eq(users.id, rotated!.id));
+    expect([await listed(stale!), await listed(rotated!)]).toEqual([true, true]);
+    expect(await prunePepperRechecks(db)).toBeGreaterThan(0);
+    expect([await listed(stale!), await listed(rotated!)]).toEqual([true, false]);
+    await expectCountsEqualScan("after a prune", [0, 3 * DAY - 1]);
+
+    // A key minted under the pepper a rotation just replaced keeps the revoked key's fingerprint: its new id puts the owner back.
+    await db.update(instances).set({ keyId: "key_minted_late", deployedKeyId: "key_minted_late", keyRevokedAt: null }).where(eq(instances.id, revoked!.id));
+    await prunePepperRechecks(db);
+    expect(await listed(rotated!)).toBe(true);
+    await expectCountsEqualScan("after a key minted under the replaced pepper", [0, 3 * DAY - 1]);
+
+    if (driver === "postgres") {
+      // An owner listed once (a stale key, since fixed), then a stale key written again while a prune
+      // runs on another connection: the prune cannot see that write, nor the row it adds, which survives.
+      const [racingRow] = await db.insert(instances).values(instance(racing!, "racing", "pf_stale_once")).returning();
+      await db.update(instances).set({ keyPepperFingerprint: pepperFingerprint(racing!.apiTokenPepper) }).where(eq(instances.id, racingRow!.id));
+      expect(await listed(racing!)).toBe(true);
+      await db.transaction(async (tx) => {
+        await tx.update(instances).set({ keyId: "key_racing_2", keyPepperFingerprint: "pf_stale_again" }).where(eq(instances.id, racingRow!.id));
+        await prunePepperRechecks(db);
+      });
+      expect(await listed(racing!)).toBe(true);
+      await expectCountsEqualScan("after a prune raced a stale write", [0, 3 * DAY - 1]);
+    }
+  }, 60_000);
 
 });
 

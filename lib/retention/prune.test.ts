@@ -44,15 +44,18 @@ describe.each(testDrivers())("retention on %s", (driver) => {
     await database.db.insert(idempotencyKeys).values([idempotency("old", ago(DAY + 60_000)), idempotency("new", ago(DAY - 60_000))]);
     const event = (action: string, createdAt: Date) => ({ instanceId: null, userId: null, actorType: "system" as const, action, outcome: "success" as const, createdAt });
     await database.db.insert(instanceEvents).values([event("ancient", ago(31 * DAY)), event("recent", ago(29 * DAY))]);
+    // A pepper change lists its owner for the overview's re-check; with no live key left to re-check, the pass forgets it.
+    const [rotated] = await database.db.insert(users).values({ email: "rotated@retention.test" }).returning();
+    await database.db.update(users).set({ apiTokenPepper: "rotated-pepper" }).where(eq(users.id, rotated!.id));
 
     const pruned = await pruneExpiredRecords(database.db, { now, eventRetentionDays: 30 });
-    expect(pruned).toEqual({ signInAttempts: 1, rateLimitWindows: 1, idempotencyKeys: 1, instanceEvents: 1 });
+    expect(pruned).toEqual({ signInAttempts: 1, rateLimitWindows: 1, idempotencyKeys: 1, instanceEvents: 1, pepperRechecks: 1 });
     expect((await database.db.select().from(signInAttempts)).map((row) => row.key)).toEqual(["pair:new|192.0.2.1"]);
     expect((await database.db.select().from(rateLimitWindows)).map((row) => row.key)).toEqual(["ops:new"]);
     expect((await database.db.select().from(idempotencyKeys)).map((row) => row.key)).toEqual(["new"]);
     const actions = (await database.db.select().from(instanceEvents)).map((row) => row.action);
     expect(actions).toContain("recent");
     expect(actions).not.toContain("ancient");
-    expect(await pruneExpiredRecords(database.db, { now, eventRetentionDays: 30 })).toEqual({ signInAttempts: 0, rateLimitWindows: 0, idempotencyKeys: 0, instanceEvents: 0 });
+    expect(await pruneExpiredRecords(database.db, { now, eventRetentionDays: 30 })).toEqual({ signInAttempts: 0, rateLimitWindows: 0, idempotencyKeys: 0, instanceEvents: 0, pepperRechecks: 0 });
   });
 });

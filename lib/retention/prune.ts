@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import { queryRows, type Database } from "@/db";
+import { prunePepperRechecks } from "@/lib/admin/health-counts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** Rows deleted per statement, so a first prune of a large backlog never holds long locks. */
@@ -10,12 +11,15 @@ export interface PruneResult {
   rateLimitWindows: number;
   idempotencyKeys: number;
   instanceEvents: number;
+  /** Pepper re-check rows with nothing left to re-check (prunePepperRechecks). */
+  pepperRechecks: number;
 }
 
 /**
  * Deletes what is no longer needed: sign-in counters and rate-limit windows older than a day
  * (their windows are minutes long), idempotency keys older than 24 h (callers retry within
- * minutes), and audit events older than `eventRetentionDays`. Safe to run on every replica at
+ * minutes), audit events older than `eventRetentionDays`, and the overview's pepper re-checks that
+ * have nothing left to re-check. Safe to run on every replica at
  * once and to repeat: each pass deletes only rows past their age, in small batches.
  */
 export async function pruneExpiredRecords(db: Database, options: { now: Date; eventRetentionDays: number }): Promise<PruneResult> {
@@ -38,6 +42,7 @@ export async function pruneExpiredRecords(db: Database, options: { now: Date; ev
       db,
       sql`delete from instance_events where id in (select id from instance_events where created_at < ${eventCutoff} limit ${BATCH}) returning 1`,
     ),
+    pepperRechecks: await prunePepperRechecks(db),
   };
 }
 

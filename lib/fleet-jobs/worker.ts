@@ -113,9 +113,9 @@ type ItemOutcome = "succeeded" | "noop";
 /**
  * The item's outcome, written in the transaction that ends its operation (OperationCommit): the
  * operation's end (a lease release, a pepper rotation), this record and its audit event (which
- * names the item) commit together, so an
- * item whose operation finished is never run again, whenever its worker dies. Fenced by the claim
- * token: a worker whose claim was taken over cannot commit, and its operation fails instead.
+ * names the item) commit together, so an item whose operation finished is never run again,
+ * whenever its worker dies. Fenced by the claim token: a worker whose claim was taken over cannot
+ * commit, and its operation fails instead.
  */
 function itemCommit(item: ClaimedItem, recorded: { outcome?: ItemOutcome }): OperationCommit {
   return {
@@ -160,8 +160,8 @@ const RETRYABLE = new Set(["operation_in_progress", "database_unavailable"]);
  * at a time. Each item runs under its claim, renewed while it runs, and ends in exactly one
  * recorded outcome: succeeded, noop, or failed with the error's code and message; a success
  * commits with its operation, so an item whose operation ended is never run again, whenever its
- * worker dies (a failure is recorded just after, and runs once more if that write is lost). An item whose
- * instance is busy (`operation_in_progress`, the instance's own lease) or whose database write
+ * worker dies (a failure is recorded just after, and runs once more if that write is lost). An
+ * item whose instance is busy (`operation_in_progress`, the instance's own lease) or whose database write
  * failed transiently is put back with a retry time, not failed. An item whose worker died is
  * claimed again once its claim runs out; the operation lease it may have left on the instance
  * keeps the retry waiting until that lease is recovered too, so no instance ever sees the item's

@@ -34,8 +34,8 @@ export interface RotatePepperDeps {
  * user's instances not already revoked (so the fallback check needs only the instance row); an
  * account-level `pepper_rotated` event plus a `key_revoked` event per affected instance (key ids
  * only); the refresh backoff of every running instance cleared, so the live re-key the caller kicks
- * next (rekeyAfterRotation) picks them all; and a NOTIFY that other replicas receive only once this commits. A failure anywhere rolls
- * all of it back, leaving the old pepper in force.
+ * next (kickRekey, lib/scheduler/rekey.ts) picks them all; and a NOTIFY that other replicas receive
+ * only once this commits. A failure anywhere rolls all of it back, leaving the old pepper in force.
  *
  * A caller's `commit` (a fleet job item's outcome) is written in that transaction, and its details
  * go into the `pepper_rotated` event: a job item that rotated is never rotated again.

@@ -28,7 +28,7 @@ import { getFleetOverview, scanFleetOverview } from "@/lib/admin/overview";
 import { fleetQuerySchema, type FleetQuery } from "@/lib/admin/schemas";
 import { keyRingIds } from "@/lib/tokens/key-ring";
 import { createDatabase, dropDatabase } from "./database";
-import { freeLoopbackPort } from "@/shared/free-port";
+import { freeLoopbackPort } from "@/test/free-port";
 import { signInWithCredentials } from "@/test/http/sign-in";
 import { stopServer, waitForServer } from "../next-server";
 import { startServer } from "./server";

@@ -25,7 +25,7 @@ import { KeyStateCache } from "@/lib/keys/key-state-cache";
 import { storeMintedKey } from "@/lib/keys/store-key";
 import { mintApiKey } from "@/lib/keys/mint";
 import { KILO_TOKEN_VERSION, signKiloToken, verifyKiloToken } from "@/lib/tokens/kilo-token";
-import { freeLoopbackPort } from "@/shared/free-port";
+import { freeLoopbackPort } from "@/test/free-port";
 import { stopServer, waitForServer } from "../next-server";
 
 const TARGET_RATIO = 0.9;

@@ -7,7 +7,7 @@ import { execFile, execFileSync } from "node:child_process";
 import { chownSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { freeLoopbackPort } from "@/shared/free-port";
+import { freeLoopbackPort } from "@/test/free-port";
 
 const CANDIDATE_BIN_DIRS = [process.env.FLEETDECK_PG_BIN, "/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin"];
 

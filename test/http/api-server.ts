@@ -28,7 +28,7 @@ import { users, type UserRow } from "@/db/schema";
 import { hashPassword } from "@/lib/auth/password";
 import { decryptApiKey } from "@/lib/keys/encryption";
 import { startMachineService, type MachineService } from "@/lib/machines/local/service";
-import { freeLoopbackPort } from "@/shared/free-port";
+import { freeLoopbackPort } from "@/test/free-port";
 import { signInWithCredentials } from "./sign-in";
 
 const ROOT = process.cwd();

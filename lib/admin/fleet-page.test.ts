@@ -3,14 +3,15 @@ import { sql } from "drizzle-orm";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { queryRows } from "@/db";
-import { instances, users, type UserRow } from "@/db/schema";
+import { users, type UserRow } from "@/db/schema";
 import { createTestDatabase, realPostgresDrivers, testDrivers, type TestDatabase } from "@/test/db";
-import { NOW, query, seedHealthMatrix, seedSearchUsers, walkFleet, type LiveRow } from "@/test/admin/fleet-fixture";
+import { NOW, query, seedHealthMatrix, seedSearchFleet, walkFleet, type LiveRow } from "@/test/admin/fleet-fixture";
+import { fleetSortKey } from "@/test/admin/fleet-sort-key";
 import { isAppError } from "@/lib/errors";
 import { keyHealthValues, type KeyHealth } from "@/lib/instances/schemas";
 import { listBulkTargets } from "./bulk-targets";
-import { fleetPageQueries, listFleetInstances, listFleetPage, type FleetInstanceDto } from "./fleet-page";
-import { fleetQuerySchema, fleetSortValues, instanceStatusValues } from "./schemas";
+import { fleetPageQueries, listFleetInstances, listFleetPage } from "./fleet-page";
+import { fleetQuerySchema, fleetSortValues } from "./schemas";
 
 interface FleetPageWithIds {
   ids: string[];
@@ -34,16 +35,6 @@ describe.each(testDrivers())("admin fleet pages (%s)", (driver) => {
   });
 
   it("keyset pages cover every filter result exactly once, in (sort, id) order, in every sort and order", async () => {
-    const keyOf = (instance: FleetInstanceDto, sort: string) =>
-      sort === "owner"
-        ? instance.owner.email
-        : sort === "status"
-        ? instanceStatusValues.indexOf(instance.status)
-        : sort === "lastActivityAt"
-          ? instance.lastActivityAt
-          : sort === "keyExpiresAt"
-            ? instance.config.keyExpiresAt
-            : instance.config.deployedKeyExpiresAt;
     for (const sort of fleetSortValues) {
       for (const order of ["asc", "desc"] as const) {
         const seen = await walk({ sort, order, limit: 97, keyHealth: ["ok", "revoked", "unknown", "expired"] });
@@ -52,7 +43,7 @@ describe.each(testDrivers())("admin fleet pages (%s)", (driver) => {
         expect(seen.length).toBe(live.filter((row) => ["ok", "revoked", "unknown", "expired"].includes(row.health)).length);
         for (let index = 1; index < seen.length; index++) {
           const [a, b] = [seen[index - 1]!, seen[index]!];
-          const [ka, kb] = [keyOf(a, sort), keyOf(b, sort)];
+          const [ka, kb] = [fleetSortKey(a, sort), fleetSortKey(b, sort)];
           const inOrder =
             ka === kb
               ? (a.id < b.id ? 1 : -1) * sign > 0
@@ -151,10 +142,7 @@ describe.each(testDrivers())("admin fleet owner search (%s)", (driver) => {
 
   beforeAll(async () => {
     database = await createTestDatabase(driver);
-    const created = await seedSearchUsers(database.db);
-    await database.db
-      .insert(instances)
-      .values(created.slice(0, 3).map((user, index) => ({ ownerId: user.id, name: `s${index}`, provider: "local" as const, region: "local", imageTag: "latest" })));
+    await seedSearchFleet(database.db);
   }, 120_000);
 
   afterAll(async () => {

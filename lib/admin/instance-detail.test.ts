@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { instanceEvents, instances, type UserRow } from "@/db/schema";
 import { createTestDatabase, testDrivers, type TestDatabase } from "@/test/db";
-import { NOW, seedSearchUsers } from "@/test/admin/fleet-fixture";
+import { NOW, seedSearchFleet } from "@/test/admin/fleet-fixture";
 import { isAppError } from "@/lib/errors";
 import { listInstanceEventsForAdmin } from "./fleet-events";
 import { getFleetInstanceRecordOrThrow, listInstanceTimeline, toFleetInstanceDto } from "./instance-detail";
@@ -15,13 +15,9 @@ describe.each(testDrivers())("admin instance detail, timeline and events (%s)", 
 
   beforeAll(async () => {
     database = await createTestDatabase(driver);
-    const created = await seedSearchUsers(database.db);
-    [owner, admin] = [created[0]!, created[3]!];
-    const rows = await database.db
-      .insert(instances)
-      .values(created.slice(0, 3).map((user, index) => ({ ownerId: user.id, name: `s${index}`, provider: "local" as const, region: "local", imageTag: "latest" })))
-      .returning();
-    instanceId = rows[0]!.id;
+    const seeded = await seedSearchFleet(database.db);
+    [owner, admin] = [seeded.users[0]!, seeded.users[3]!];
+    instanceId = seeded.instances[0]!.id;
   }, 120_000);
 
   afterAll(async () => {

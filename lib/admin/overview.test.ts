@@ -4,7 +4,7 @@ import { queryRows } from "@/db";
 import { instances, users, type UserRow } from "@/db/schema";
 import { createTestDatabase, testDrivers, type TestDatabase } from "@/test/db";
 import { withUsersLocked } from "@/test/instances/harness";
-import { at, DAY, NOW, SIGNING_KEYS, seedHealthMatrix, seedSearchUsers, type LiveRow } from "@/test/admin/fleet-fixture";
+import { at, DAY, NOW, SIGNING_KEYS, seedHealthMatrix, seedSearchFleet, type LiveRow } from "@/test/admin/fleet-fixture";
 import { computeKeyHealth } from "@/lib/instances/key-health";
 import { keyHealthValues } from "@/lib/instances/schemas";
 import { pepperFingerprint } from "@/lib/keys/fingerprints";
@@ -215,11 +215,7 @@ describe.each(testDrivers())("fleet overview cache (%s)", (driver) => {
 
   beforeAll(async () => {
     database = await createTestDatabase(driver);
-    const created = await seedSearchUsers(database.db);
-    owner = created[0]!;
-    await database.db
-      .insert(instances)
-      .values(created.slice(0, 3).map((user, index) => ({ ownerId: user.id, name: `s${index}`, provider: "local" as const, region: "local", imageTag: "latest" })));
+    owner = (await seedSearchFleet(database.db)).users[0]!;
   }, 120_000);
 
   afterAll(async () => {

@@ -3,7 +3,7 @@
  * two owners, across the live statuses, plus one destroyed instance, with the expected health of
  * each row from the pure function. Importing this module sets this process's key ring.
  */
-import { instances, users, type NewInstanceRow, type UserRow } from "@/db/schema";
+import { instances, users, type InstanceRow, type NewInstanceRow, type UserRow } from "@/db/schema";
 import type { Database } from "@/db";
 import { resetEnvForTests } from "@/shared/env";
 import { listFleetInstances, type FleetInstanceDto } from "@/lib/admin/fleet-page";
@@ -121,4 +121,14 @@ export function seedSearchUsers(db: Database): Promise<UserRow[]> {
       { email: "zed@search.test", role: "admin", name: "Zed Admin" },
     ])
     .returning();
+}
+
+/** seedSearchUsers, and an instance for each of the first three (so owner search has rows to find). */
+export async function seedSearchFleet(db: Database): Promise<{ users: UserRow[]; instances: InstanceRow[] }> {
+  const created = await seedSearchUsers(db);
+  const rows = await db
+    .insert(instances)
+    .values(created.slice(0, 3).map((user, index) => ({ ownerId: user.id, name: `s${index}`, provider: "local" as const, region: "local", imageTag: "latest" })))
+    .returning();
+  return { users: created, instances: rows };
 }

@@ -6,16 +6,15 @@ import { randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { instanceEvents, instances, type InstanceRow, type NewInstanceRow } from "@/db/schema";
-import { instanceStatusValues } from "@/lib/admin/schemas";
+import { fleetSortValues } from "@/lib/admin/schemas";
+import { fleetSortKey } from "@/test/admin/fleet-sort-key";
 import { expectBody, expectError } from "@/test/http/expectations";
 import { findKeyMaterial, seedAccount, startApiServer, type ApiServer, type SeededAccount } from "@/test/http/api-server";
 import { keyHealthValues } from "@/lib/instances/schemas";
 import { pepperFingerprint } from "@/lib/keys/fingerprints";
 import { fleetJobPageSchema, fleetJobSchema, fleetJobWithItemsSchema } from "@/lib/openapi/fleet-jobs";
 import { fleetPageSchema, instanceEventListSchema, instanceSchema, keyHealthSummarySchema } from "@/lib/openapi/schemas";
-import type { z } from "zod";
 
-type FleetInstance = z.output<typeof fleetPageSchema>["instances"][number];
 
 const DAY = 24 * 3600 * 1000;
 
@@ -134,22 +133,12 @@ describe("admin routes (next start)", () => {
 
   it("keyset pages in every sort and order cover the fleet exactly once, in order, with ties broken by id", async () => {
     const all = (await list("?limit=100")).instances;
-    const value = (instance: FleetInstance, sort: string): string | number | null =>
-      sort === "owner"
-        ? instance.owner.email
-        : sort === "status"
-        ? instanceStatusValues.indexOf(instance.status)
-        : sort === "lastActivityAt"
-          ? instance.lastActivityAt
-          : sort === "keyExpiresAt"
-            ? instance.config.keyExpiresAt
-            : instance.config.deployedKeyExpiresAt;
-    for (const sort of ["deployedKeyExpiresAt", "keyExpiresAt", "lastActivityAt", "status", "owner"]) {
+    for (const sort of fleetSortValues) {
       for (const order of ["asc", "desc"] as const) {
         const sign = order === "asc" ? 1 : -1;
         const expected = [...all]
           .sort((a, b) => {
-            const [va, vb] = [value(a, sort), value(b, sort)];
+            const [va, vb] = [fleetSortKey(a, sort), fleetSortKey(b, sort)];
             if (va !== vb) {
               if (va === null) return sign; // NULLs last ascending, first descending
               if (vb === null) return -sign;

@@ -64,6 +64,10 @@ export async function expectNoAxeViolations(page: Page, context: string, options
   // colour in passing (3.3:1, 4.2:1 seen) rather than the one a reader gets; their settled colours
   // are set for AA contrast in components/providers.tsx.
   builder = builder.exclude("[data-sonner-toaster]");
+  // Next streams a page's metadata after its content: just after a client-side navigation the new
+  // page can be on screen while <title> is still on its way. The audit waits for it (and a page that
+  // never gets one still fails, here, by name).
+  await expect(page, `${context}: the page has a title`).toHaveTitle(/\S/);
   // Colours are judged as they settle: a toast or dialog still fading in is lighter than it will be.
   // Spinners animate forever, so only animations that end are waited for.
   await page.evaluate(() =>

@@ -11,7 +11,7 @@ const owner = e2eUsers.other;
 const KEY_DAYS = /in (29|30) days/;
 
 // Two tests need the mint to fail. The server honours the `fleetdeck_e2e_fault` cookie only when
-// it runs with FLEETDECK_E2E_FAULTS=1 (see app/(app)/instances/e2e-faults.ts); e2e/start-server.ts
+// it runs with FLEETDECK_E2E_FAULTS=1 (see lib/actions/e2e-faults.ts); e2e/start-server.ts
 // sets it for the e2e server.
 const E2E_FAULT = { name: "fleetdeck_e2e_fault", value: "" };
 const MINT_FAULT = { ...E2E_FAULT, value: "mint_unavailable" };
@@ -88,7 +88,7 @@ test("revoking all keys re-keys the running instance live: the card shows re-key
   await signIn(page, owner);
   const name = uniqueName("revoke");
   await createRunningInstance(page, name);
-  // Holds the live re-key for a few seconds, so the browser can see the instance being re-keyed.
+  // Holds the live re-key for fifteen seconds, so the browser can see the instance being re-keyed.
   await context.addCookies([{ ...E2E_FAULT, value: "slow_rekey", url: page.url() }]);
 
   await revokeAllKeys(page, () => saveScreenshot(page, "account-revoke-confirm"));

@@ -45,10 +45,14 @@ async function main() {
     METRICS_TOKEN: process.env.E2E_METRICS_TOKEN ?? randomBytes(32).toString("hex"),
     KEY_ENCRYPTION_KEY: randomBytes(32).toString("hex"),
     GATEWAY_TOKEN_SECRET: randomBytes(32).toString("hex"),
-    // Lets e2e/dashboard.spec.ts make the key mint fail for one browser (app/(app)/instances/e2e-faults.ts).
+    // Lets e2e/dashboard.spec.ts make the key mint fail for one browser (lib/actions/e2e-faults.ts).
     FLEETDECK_E2E_FAULTS: "1",
     // Each test creates its own instances as the same user, faster than any person would.
     MAX_INSTANCES_PER_USER: "1000",
+    // No in-process scheduler: a pass at a moment of its choosing would re-key the instances a test
+    // holds revoked, or move the counters the metrics suite compares. Tests that want a pass call
+    // the cron route, as an external scheduler does.
+    SCHEDULER_INTERVAL_SECONDS: "0",
     OPERATION_RATE_LIMIT_PER_MINUTE: "10000",
   };
   const next = spawn(path.join("node_modules", ".bin", "next"), ["start", "-H", "127.0.0.1", "-p", String(E2E_PORT)], {

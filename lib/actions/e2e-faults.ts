@@ -20,13 +20,14 @@ export async function withE2eFaults(deps: LifecycleDeps): Promise<LifecycleDeps>
 
 /**
  * The same lever for "Revoke all API keys": `slow_rekey` holds the live re-key of the caller's
- * instances for a few seconds (so the suite sees them re-keying), `held_rekey` for a minute (so a
- * test can act on the revoked keys first). Only ever delays the caller's own re-key.
+ * instances for fifteen seconds (so the suite sees them re-keying, even on a busy machine),
+ * `held_rekey` for a minute (so a test can act on the revoked keys first). Only ever delays the
+ * caller's own re-key.
  */
 export async function applyE2eRekeyFaults(userId: string): Promise<void> {
   const faults = await e2eFaults();
   if (faults.includes("held_rekey")) delayRekey(userId, 60_000);
-  else if (faults.includes("slow_rekey")) delayRekey(userId, 5_000);
+  else if (faults.includes("slow_rekey")) delayRekey(userId, 15_000);
 }
 
 /** The faults this browser asks for (comma-separated in the cookie); none unless FLEETDECK_E2E_FAULTS=1. */

@@ -17,7 +17,7 @@ function rekeys() {
 
 /**
  * Holds this process's next live re-key of the owner's instances for `ms` (the e2e suite's fault
- * lever, app/(app)/instances/e2e-faults.ts, so a browser can watch instances being re-keyed). Set
+ * lever, lib/actions/e2e-faults.ts, so a browser can watch instances being re-keyed). Set
  * it before the rotation: it applies to every kick, the rotation listener's included.
  */
 export function delayRekey(ownerId: string, ms: number): void {

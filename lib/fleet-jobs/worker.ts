@@ -161,11 +161,11 @@ const RETRYABLE = new Set(["operation_in_progress", "database_unavailable"]);
  * recorded outcome: succeeded, noop, or failed with the error's code and message; a success
  * commits with its operation, so an item whose operation ended is never run again, whenever its
  * worker dies (a failure is recorded just after, and runs once more if that write is lost). An
- * item whose instance is busy (`operation_in_progress`, the instance's own lease) or whose database write
- * failed transiently is put back with a retry time, not failed. An item whose worker died is
- * claimed again once its claim runs out; the operation lease it may have left on the instance
- * keeps the retry waiting until that lease is recovered too, so no instance ever sees the item's
- * operation twice at the same time. Safe to run on every replica at once.
+ * item whose instance is busy (`operation_in_progress`, the instance's own lease) or whose
+ * database write failed transiently is put back with a retry time, not failed. An item whose
+ * worker died is claimed again once its claim runs out; the operation lease it may have left on
+ * the instance keeps the retry waiting until that lease is recovered too, so no instance ever sees
+ * the item's operation twice at the same time. Safe to run on every replica at once.
  */
 export async function workFleetJobs(options: FleetJobWorkerOptions, deps: FleetJobWorkerDeps): Promise<FleetJobWorkSummary> {
   const summary: FleetJobWorkSummary = { claimed: 0, succeeded: 0, noop: 0, failed: 0, retried: 0 };

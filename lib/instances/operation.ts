@@ -84,8 +84,9 @@ export interface OperationInput {
  * log: a success's event commits with the lease release, a failure's is written just after it
  * (retried while the database is away). A concurrent caller gets `operation_in_progress`; a
  * failure releases the lease with the error recorded and the status re-derived from the machine
- * when one was touched, or left as it was when none was. Machine failures surface as `machine_error` (502). The scheduler passes a
- * lease it already claimed (`claimedLease`) instead of taking one here.
+ * when one was touched, or left as it was when none was. Machine failures surface as
+ * `machine_error` (502). The scheduler passes a lease it already claimed (`claimedLease`) instead
+ * of taking one here.
  *
  * Fencing: a heartbeat renews the lease every third of its TTL and every machine write renews it
  * first; once a renewal finds the lease gone (or none has succeeded for a whole TTL), the operation

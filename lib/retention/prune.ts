@@ -19,8 +19,8 @@ export interface PruneResult {
  * Deletes what is no longer needed: sign-in counters and rate-limit windows older than a day
  * (their windows are minutes long), idempotency keys older than 24 h (callers retry within
  * minutes), audit events older than `eventRetentionDays`, and the overview's pepper re-checks that
- * have nothing left to re-check. Safe to run on every replica at
- * once and to repeat: each pass deletes only rows past their age, in small batches.
+ * have nothing left to re-check. Safe to run on every replica at once and to repeat: each pass
+ * deletes only rows past their age, in small batches.
  */
 export async function pruneExpiredRecords(db: Database, options: { now: Date; eventRetentionDays: number }): Promise<PruneResult> {
   const dayAgo = new Date(options.now.getTime() - DAY_MS);
